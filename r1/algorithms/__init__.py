@@ -1,0 +1,1 @@
+"""Pure tensor functions (torch only): losses, schedules, advantages, KL estimators."""

@@ -1,0 +1,163 @@
+"""The LightningDataModule every stage shares: problems -> held-out split -> batches."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from r1.data.problem import Problem
+from r1.data.sft import collate_packed, collate_sft, pack_examples, pad_left, tokenize_example
+from r1.data.templates import PromptTemplate
+
+log = logging.getLogger(__name__)
+
+# The held-out split never depends on the run seed, so runs with different seeds are scored
+# on the same problems.
+SPLIT_SEED = 1234
+
+
+def split_problems(source, num_train: int, num_val: int, seed: int) -> tuple[list[Problem], list[Problem]]:
+    """Deterministic (train, held-out) split with no question in both.
+
+    `source` is a procedural task (has `generate(n, seed)`: held-out problems come from a
+    fixed seed, training ones from `seed`) or a callable returning a finite list of problems
+    (shuffled with a fixed seed; the first `num_val` are held out).
+    """
+    if hasattr(source, "generate"):
+        val = source.generate(num_val, SPLIT_SEED)
+        held_out = {p.question for p in val}
+        train: list[Problem] = []
+        batch_seed = seed
+        while len(train) < num_train:
+            fresh = [p for p in source.generate(num_train, batch_seed) if p.question not in held_out]
+            train.extend(fresh[: num_train - len(train)])
+            batch_seed += 10_007  # a new stream if the held-out set removed some
+        return train, val
+    problems = list(source())
+    if len(problems) <= num_val:
+        raise ValueError(f"data has {len(problems)} problems; need more than data.num_val={num_val}")
+    random.Random(SPLIT_SEED).shuffle(problems)
+    val, rest = problems[:num_val], problems[num_val:]
+    held_out = {p.question for p in val}
+    rest = [p for p in rest if p.question not in held_out]
+    random.Random(seed).shuffle(rest)
+    return rest[:num_train], val
+
+
+class ReasoningDataModule(L.LightningDataModule):
+    """Problems from a task or dataset, rendered with a prompt template and tokenised.
+
+    Training batches (SFT): `input_ids`, `labels` and `attention_mask` (or `position_ids` when
+    packing) [B, T]. Validation batches add what held-out generation needs: `prompt_ids` and
+    `prompt_mask` [B, P] left-padded, and `problems` (the Problem records).
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        template: PromptTemplate | Mapping[str, Any] | None = None,
+        tokenizer=None,
+        num_train: int = 2000,
+        num_val: int = 100,
+        batch_size: int = 16,
+        val_batch_size: int = 50,
+        max_length: int = 512,
+        packing: bool = False,
+        seed: int = 0,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        if num_train < 1 or num_val < 1:
+            raise ValueError(f"data.num_train ({num_train}) and data.num_val ({num_val}) must be >= 1")
+        if isinstance(template, Mapping) or template is None:
+            template = PromptTemplate(**dict(template or {}))
+        self.source = source
+        self.template = template
+        self.tokenizer = tokenizer
+        self.num_train, self.num_val = num_train, num_val
+        self.batch_size, self.val_batch_size = batch_size, val_batch_size
+        self.max_length, self.packing = max_length, packing
+        self.seed, self.num_workers = seed, num_workers
+        self.train_problems: list[Problem] = []
+        self.val_problems: list[Problem] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_problems:
+            return
+        if self.tokenizer is None:
+            raise ValueError("ReasoningDataModule needs a tokenizer before setup()")
+        self.train_problems, self.val_problems = split_problems(
+            self.source, self.num_train, self.num_val, self.seed
+        )
+
+    def prompt(self, problem: Problem) -> str:
+        return self.template.render(problem.question, self.tokenizer)
+
+    def sft_examples(self, problems: Sequence[Problem]):
+        examples, dropped = [], 0
+        for problem in problems:
+            if not problem.solution:
+                raise ValueError(
+                    f"SFT needs worked solutions, but problem {problem.question[:60]!r} has none "
+                    "(set solution_field for JSONL data)"
+                )
+            example = tokenize_example(
+                self.tokenizer, self.prompt(problem),
+                self.template.completion_for(problem.solution, problem.answer),
+            )
+            if len(example.input_ids) > self.max_length:
+                dropped += 1
+                continue
+            examples.append(example)
+        if dropped:
+            log.warning("dropped %d of %d SFT examples longer than data.max_length=%d",
+                        dropped, len(problems), self.max_length)
+        if not examples:
+            raise ValueError(f"every SFT example is longer than data.max_length={self.max_length}")
+        return examples
+
+    def train_dataloader(self) -> DataLoader:
+        examples = self.sft_examples(self.train_problems)
+        pad = self.tokenizer.pad_token_id
+        if self.packing:
+            packs = pack_examples(examples, self.max_length)
+            return DataLoader(packs, batch_size=self.batch_size, shuffle=True,
+                              collate_fn=lambda b: collate_packed(b, pad),
+                              num_workers=self.num_workers, generator=self._generator())
+        return DataLoader(examples, batch_size=self.batch_size, shuffle=True,
+                          collate_fn=lambda b: collate_sft(b, pad),
+                          num_workers=self.num_workers, generator=self._generator())
+
+    def val_dataloader(self) -> DataLoader:
+        pad = self.tokenizer.pad_token_id
+        items = []
+        for problem in self.val_problems:
+            prompt_ids = self.tokenizer(self.prompt(problem), add_special_tokens=False)["input_ids"]
+            sft = (tokenize_example(self.tokenizer, self.prompt(problem),
+                                    self.template.completion_for(problem.solution, problem.answer))
+                   if problem.solution else None)
+            items.append((problem, prompt_ids, sft))
+        return DataLoader(items, batch_size=self.val_batch_size, shuffle=False,
+                          collate_fn=lambda b: self._collate_val(b, pad))
+
+    @staticmethod
+    def _collate_val(items, pad: int) -> dict[str, Any]:
+        problems, prompt_ids, sft = zip(*items)
+        batch: dict[str, Any] = {
+            "problems": list(problems),
+            "prompt_ids": pad_left(prompt_ids, pad),
+            "prompt_mask": pad_left([[1] * len(p) for p in prompt_ids], 0),
+        }
+        if all(s is not None for s in sft):
+            batch.update(collate_sft(sft, pad))
+        return batch
+
+    def _generator(self):
+        import torch
+
+        return torch.Generator().manual_seed(self.seed)

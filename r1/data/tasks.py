@@ -1,0 +1,236 @@
+"""Seedable procedural reasoning tasks with exact gold answers and worked solutions."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from r1.data.problem import Problem
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+ARITHMETIC_OPS = ("+", "-", "*")
+
+
+@dataclass(frozen=True)
+class _Num:
+    value: int
+
+
+@dataclass(frozen=True)
+class _BinOp:
+    op: str
+    left: _Expr
+    right: _Expr
+
+
+_Expr = _Num | _BinOp
+
+
+def _apply(op: str, a: int, b: int) -> int:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return a // b  # callers only build exact divisions
+
+
+def _normalize(e: _Expr) -> _Expr:
+    """Rotate ``a + (b ± c)`` into ``(a + b) ± c`` (and the same for ``*``, ``/``).
+
+    The rotated tree has the same value and is the one a reader parses from the
+    minimally parenthesised rendering, so worked solutions follow the rendered text.
+    """
+    if isinstance(e, _Num):
+        return e
+    left, right = _normalize(e.left), _normalize(e.right)
+    if (
+        e.op in ("+", "*")
+        and isinstance(right, _BinOp)
+        and _PRECEDENCE[right.op] == _PRECEDENCE[e.op]
+    ):
+        return _normalize(_BinOp(right.op, _BinOp(e.op, left, right.left), right.right))
+    return _BinOp(e.op, left, right)
+
+
+def _render(e: _Expr) -> str:
+    """Render with standard precedence and only the parentheses that are needed."""
+    if isinstance(e, _Num):
+        return str(e.value)
+    return f"{_operand(e.left, e.op, False)} {e.op} {_operand(e.right, e.op, True)}"
+
+
+def _operand(child: _Expr, parent_op: str, is_right: bool) -> str:
+    text = _render(child)
+    if isinstance(child, _BinOp):
+        child_prec, parent_prec = _PRECEDENCE[child.op], _PRECEDENCE[parent_op]
+        if child_prec < parent_prec or (
+            is_right and child_prec == parent_prec and parent_op in ("-", "/")
+        ):
+            return f"({text})"
+    return text
+
+
+def _evaluate(e: _Expr, steps: list[str]) -> int:
+    """Value of ``e``; appends one ``a op b = c`` line per operation, innermost first."""
+    if isinstance(e, _Num):
+        return e.value
+    a, b = _evaluate(e.left, steps), _evaluate(e.right, steps)
+    c = _apply(e.op, a, b)
+    steps.append(f"{a} {e.op} {b} = {c}")
+    return c
+
+
+def _worked(e: _Expr) -> tuple[str, int, str]:
+    """(rendered expression, value, solution) of an expression tree."""
+    e = _normalize(e)
+    steps: list[str] = []
+    value = _evaluate(e, steps)
+    return _render(e), value, "\n".join(steps)
+
+
+class Task(ABC):
+    """A generator of problems; subclasses draw one problem from ``rng``."""
+
+    @abstractmethod
+    def sample(self, rng: random.Random) -> Problem: ...
+
+    def generate(self, n: int, seed: int) -> list[Problem]:
+        """``n`` problems, deterministic in ``seed``."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        rng = random.Random(seed)
+        return [self.sample(rng) for _ in range(n)]
+
+
+class ArithmeticTask(Task):
+    """Multi-step integer expressions such as ``(23 + 47) * 3``."""
+
+    def __init__(
+        self,
+        digits: int = 2,
+        num_ops: int = 2,
+        ops: Sequence[str] = ARITHMETIC_OPS,
+        question_format: str = "What is {expression}?",
+    ) -> None:
+        if digits < 1:
+            raise ValueError(f"digits must be >= 1, got {digits}")
+        if num_ops < 1:
+            raise ValueError(f"num_ops must be >= 1, got {num_ops}")
+        ops = tuple(ops)
+        if not ops or not set(ops) <= set(ARITHMETIC_OPS):
+            raise ValueError(
+                f"ops must be a non-empty subset of {', '.join(ARITHMETIC_OPS)}, got {ops}"
+            )
+        self.digits = digits
+        self.num_ops = num_ops
+        self.ops = ops
+        self.question_format = question_format
+
+    def _tree(self, rng: random.Random, num_ops: int) -> _Expr:
+        if num_ops == 0:
+            return _Num(rng.randint(10 ** (self.digits - 1), 10**self.digits - 1))
+        left_ops = rng.randrange(num_ops)
+        return _BinOp(
+            rng.choice(self.ops),
+            self._tree(rng, left_ops),
+            self._tree(rng, num_ops - 1 - left_ops),
+        )
+
+    def sample(self, rng: random.Random) -> Problem:
+        expression, value, solution = _worked(self._tree(rng, self.num_ops))
+        return Problem(
+            question=self.question_format.format(expression=expression),
+            answer=str(value),
+            solution=solution,
+            task="arithmetic",
+            meta={"expression": expression},
+        )
+
+
+class CountdownTask(Task):
+    """Reach a target by combining every given number once with ``+ - * /``.
+
+    Each problem is built from a random combination of its numbers, so a solution
+    always exists; intermediate values of that combination are positive integers.
+    """
+
+    max_attempts = 10_000
+
+    def __init__(
+        self,
+        num_numbers: int = 4,
+        max_number: int = 50,
+        max_target: int = 1000,
+        question_format: str = (
+            "Using the numbers {numbers}, create an expression that equals {target}. "
+            "Use each number exactly once, with + - * / and parentheses."
+        ),
+    ) -> None:
+        if num_numbers < 2:
+            raise ValueError(f"num_numbers must be >= 2, got {num_numbers}")
+        if max_number < 1:
+            raise ValueError(f"max_number must be >= 1, got {max_number}")
+        if max_target < 1:
+            raise ValueError(f"max_target must be >= 1, got {max_target}")
+        self.num_numbers = num_numbers
+        self.max_number = max_number
+        self.max_target = max_target
+        self.question_format = question_format
+
+    def _valid_ops(self, a: int, b: int) -> list[str]:
+        results = {"+": a + b, "-": a - b, "*": a * b}
+        if a % b == 0:
+            results["/"] = a // b
+        return [op for op, r in results.items() if 0 < r <= self.max_target]
+
+    def _combine(self, rng: random.Random, numbers: list[int]) -> _Expr | None:
+        """Merge random pairs with random ops until one expression is left."""
+        pool: list[tuple[int, _Expr]] = [(n, _Num(n)) for n in numbers]
+        while len(pool) > 1:
+            i, j = rng.sample(range(len(pool)), 2)
+            (a, left), (b, right) = pool[i], pool[j]
+            ops = self._valid_ops(a, b)
+            if not ops:
+                return None
+            op = rng.choice(ops)
+            pool = [item for k, item in enumerate(pool) if k not in (i, j)]
+            pool.append((_apply(op, a, b), _BinOp(op, left, right)))
+        return pool[0][1]
+
+    def sample(self, rng: random.Random) -> Problem:
+        for _ in range(self.max_attempts):
+            numbers = [rng.randint(1, self.max_number) for _ in range(self.num_numbers)]
+            tree = self._combine(rng, numbers)
+            if tree is not None:
+                break
+        else:
+            raise RuntimeError(
+                f"no countdown problem found in {self.max_attempts} attempts with "
+                f"num_numbers={self.num_numbers}, max_number={self.max_number}, "
+                f"max_target={self.max_target}"
+            )
+        expression, target, solution = _worked(tree)
+        return Problem(
+            question=self.question_format.format(numbers=numbers, target=target),
+            answer=expression,
+            solution=solution,
+            task="countdown",
+            meta={"numbers": numbers, "target": target},
+        )
+
+
+TASKS: dict[str, type[Task]] = {
+    "arithmetic": ArithmeticTask,
+    "countdown": CountdownTask,
+}
+
+
+def make_task(name: str, **kwargs: Any) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
+    return TASKS[name](**kwargs)

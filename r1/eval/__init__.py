@@ -1,0 +1,1 @@
+"""Held-out evaluation: generation, strict scoring, pass@k / cons@k."""

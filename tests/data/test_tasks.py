@@ -1,0 +1,204 @@
+import random
+import re
+from collections import Counter
+from fractions import Fraction
+
+import pytest
+
+from r1.data.problem import Problem
+from r1.data.tasks import (
+    ArithmeticTask,
+    CountdownTask,
+    _BinOp,
+    _Num,
+    _worked,
+    make_task,
+)
+from r1.rewards.countdown import check_countdown
+
+STEP = re.compile(r"(-?\d+) ([-+*/]) (-?\d+) = (-?\d+)")
+OPERATOR = re.compile(r" [-+*/] ")
+
+
+def replay(solution: str, operands: list[int]) -> int:
+    """Check each ``a op b = c`` line and that it consumes operands or earlier results.
+
+    Returns the final result, which must be the only value left.
+    """
+    pool = Counter(operands)
+    for line in solution.split("\n"):
+        match = STEP.fullmatch(line)
+        assert match, f"malformed step {line!r}"
+        a, op, b, c = match.groups()
+        a, b, c = int(a), int(b), int(c)
+        expected = {"+": a + b, "-": a - b, "*": a * b, "/": Fraction(a, b) if b else None}[op]
+        assert c == expected, f"wrong step {line!r}"
+        for value in (a, b):
+            assert pool[value] > 0, f"{value} in {line!r} is neither an operand nor a result"
+            pool[value] -= 1
+        pool[c] += 1
+    assert +pool == Counter([c]), f"values left unused: {+pool}"
+    return c
+
+
+def node(op: str, left: int | _BinOp, right: int | _BinOp) -> _BinOp:
+    """Expression tree node; ints are leaves."""
+    return _BinOp(op, *(_Num(x) if isinstance(x, int) else x for x in (left, right)))
+
+
+ARITHMETIC_SETTINGS = [
+    {"digits": 1, "num_ops": 1},
+    {"digits": 2, "num_ops": 2},
+    {"digits": 3, "num_ops": 3, "ops": ("+", "-")},
+    {"digits": 1, "num_ops": 6},
+    {"digits": 2, "num_ops": 4, "ops": ("*",)},
+]
+
+
+def test_problem_round_trip() -> None:
+    p = Problem("q", "1", "s", "t", {"numbers": [1, 2]})
+    assert Problem.from_dict(p.to_dict()) == p
+    assert len({p, Problem.from_dict(p.to_dict())}) == 1  # hashable despite the meta dict
+    assert Problem.from_dict({"question": "q", "answer": 3}) == Problem("q", "3")
+
+
+@pytest.mark.parametrize(
+    ("tree", "expression", "value", "solution"),
+    [
+        (node("+", 23, node("*", 47, 3)), "23 + 47 * 3", 164, "47 * 3 = 141\n23 + 141 = 164"),
+        (node("*", node("+", 23, 47), 3), "(23 + 47) * 3", 210, "23 + 47 = 70\n70 * 3 = 210"),
+        (node("-", 5, node("-", 8, 2)), "5 - (8 - 2)", -1, "8 - 2 = 6\n5 - 6 = -1"),
+        (node("-", node("-", 5, 8), 2), "5 - 8 - 2", -5, "5 - 8 = -3\n-3 - 2 = -5"),
+        (node("*", node("-", 3, 8), 2), "(3 - 8) * 2", -10, "3 - 8 = -5\n-5 * 2 = -10"),
+        # a + (b - c) is written and solved as a + b - c
+        (node("+", 1, node("-", 9, 4)), "1 + 9 - 4", 6, "1 + 9 = 10\n10 - 4 = 6"),
+        (node("*", 6, node("/", 10, 5)), "6 * 10 / 5", 12, "6 * 10 = 60\n60 / 5 = 12"),
+        (node("/", 100, node("*", 5, 2)), "100 / (5 * 2)", 10, "5 * 2 = 10\n100 / 10 = 10"),
+        (
+            node("+", node("*", node("-", 25, 5), 3), 7),
+            "(25 - 5) * 3 + 7",
+            67,
+            "25 - 5 = 20\n20 * 3 = 60\n60 + 7 = 67",
+        ),
+        (
+            node("*", node("+", 1, 2), node("-", 9, 4)),
+            "(1 + 2) * (9 - 4)",
+            15,
+            "1 + 2 = 3\n9 - 4 = 5\n3 * 5 = 15",
+        ),
+    ],
+)
+def test_rendering_and_solution(tree, expression, value, solution) -> None:
+    assert _worked(tree) == (expression, value, solution)
+
+
+def test_arithmetic_question_format() -> None:
+    p = ArithmeticTask(question_format="Compute {expression}.").sample(random.Random(0))
+    assert p.question == f"Compute {p.meta['expression']}."
+    assert p.task == "arithmetic"
+
+
+@pytest.mark.parametrize("task", [ArithmeticTask(), CountdownTask()], ids=["arith", "countdown"])
+def test_generate_is_deterministic_by_seed(task) -> None:
+    first = task.generate(50, seed=1)
+    assert first == task.generate(50, seed=1)
+    assert first != task.generate(50, seed=2)
+    assert len(first) == 50 and len({p.question for p in first}) > 40
+
+
+@pytest.mark.parametrize("settings", ARITHMETIC_SETTINGS, ids=str)
+def test_arithmetic_answers_and_solutions(settings: dict) -> None:
+    task = ArithmeticTask(**settings)
+    digits, num_ops = settings["digits"], settings["num_ops"]
+    allowed_ops = set(settings.get("ops", "+-*"))
+    for p in task.generate(500, seed=7):
+        expression = p.meta["expression"]
+        assert p.question == f"What is {expression}?"
+        assert p.answer == str(eval(expression))  # independent check
+        operands = [int(n) for n in re.findall(r"\d+", expression)]
+        assert all(len(str(n)) == digits and n > 0 for n in operands)
+        ops = [m.strip() for m in OPERATOR.findall(expression)]
+        assert len(ops) == num_ops and set(ops) <= allowed_ops
+        assert replay(p.solution, operands) == int(p.answer)
+        assert len(p.solution.split("\n")) == num_ops
+
+
+def test_arithmetic_draws_every_tree_shape() -> None:
+    problems = ArithmeticTask(digits=1, num_ops=3, ops=("-",)).generate(200, seed=0)
+    shapes = {re.sub(r"\d", "n", p.meta["expression"]) for p in problems}
+    assert shapes == {
+        "n - n - n - n",
+        "n - (n - n) - n",
+        "n - n - (n - n)",
+        "n - (n - n - n)",
+        "n - (n - (n - n))",
+    }
+
+
+def test_arithmetic_covers_parentheses_and_negative_answers() -> None:
+    problems = ArithmeticTask(digits=2, num_ops=3).generate(300, seed=0)
+    assert any("(" in p.question for p in problems)
+    assert any(int(p.answer) < 0 for p in problems)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"num_numbers": 2, "max_number": 10, "max_target": 50}, {"num_numbers": 6}],
+    ids=str,
+)
+def test_countdown_problems_are_solvable(settings: dict) -> None:
+    task = CountdownTask(**settings)
+    for p in task.generate(300, seed=3):
+        numbers, target = p.meta["numbers"], p.meta["target"]
+        assert p.task == "countdown"
+        assert len(numbers) == task.num_numbers
+        assert all(1 <= n <= task.max_number for n in numbers)
+        assert 1 <= target <= task.max_target
+        assert f"Using the numbers {numbers}, " in p.question
+        assert f"equals {target}." in p.question
+        assert check_countdown(p.answer, numbers, target)
+        assert eval(p.answer) == target  # independent check
+        assert sorted(int(n) for n in re.findall(r"\d+", p.answer)) == sorted(numbers)
+        steps = p.solution.split("\n")
+        assert len(steps) == len(numbers) - 1
+        assert replay(p.solution, numbers) == target
+        assert all(int(step.rsplit("=", 1)[1]) > 0 for step in steps)
+
+
+def test_countdown_question_rendering() -> None:
+    task = CountdownTask(question_format="{numbers} -> {target}")
+    p = task.sample(random.Random(5))
+    assert p.question == f"{p.meta['numbers']} -> {p.meta['target']}"
+    assert re.fullmatch(r"\[\d+(, \d+){3}\] -> \d+", p.question)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "message"),
+    [
+        (ArithmeticTask, {"digits": 0}, "digits must be >= 1, got 0"),
+        (ArithmeticTask, {"num_ops": 0}, "num_ops must be >= 1, got 0"),
+        (ArithmeticTask, {"ops": ()}, "ops must be a non-empty subset of +, -, *, got ()"),
+        (ArithmeticTask, {"ops": ("+", "/")}, "got ('+', '/')"),
+        (CountdownTask, {"num_numbers": 1}, "num_numbers must be >= 2, got 1"),
+        (CountdownTask, {"max_number": 0}, "max_number must be >= 1, got 0"),
+        (CountdownTask, {"max_target": -3}, "max_target must be >= 1, got -3"),
+    ],
+)
+def test_bad_constructor_args(cls, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cls(**kwargs)
+
+
+def test_generate_rejects_negative_n() -> None:
+    with pytest.raises(ValueError, match="n must be >= 0, got -1"):
+        ArithmeticTask().generate(-1, seed=0)
+
+
+def test_make_task() -> None:
+    task = make_task("arithmetic", digits=3, num_ops=1)
+    assert isinstance(task, ArithmeticTask) and task.digits == 3
+    assert isinstance(make_task("countdown"), CountdownTask)
+    with pytest.raises(
+        ValueError, match=re.escape("unknown task 'x'; valid: arithmetic, countdown")
+    ):
+        make_task("x")
