@@ -9,13 +9,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-HEADLINE_METRICS = ("val/accuracy", "val/accuracy_lenient", "val/format_rate", "val/stop_rate",
-                    "val/completion_len", "val/loss")
+HEADLINE_METRICS = (
+    "val/accuracy",
+    "val/accuracy_lenient",
+    "val/format_rate",
+    "val/stop_rate",
+    "val/completion_len",
+    "val/loss",
+)
 
 
 @dataclass
 class RunSummary:
-    what: str                       # e.g. "stage=sft model=smollm2_135m data=arithmetic"
+    what: str  # e.g. "stage=sft model=smollm2_135m data=arithmetic"
     steps: int
     seconds: float
     run_dir: str
@@ -33,7 +39,9 @@ class RunSummary:
             f"  {'held-out metric':<24}{'before':>12}{'after':>12}",
         ]
         for name in [m for m in HEADLINE_METRICS if m in self.before or m in self.after]:
-            lines.append(f"  {name:<24}{_fmt(self.before.get(name)):>12}{_fmt(self.after.get(name)):>12}")
+            lines.append(
+                f"  {name:<24}{_fmt(self.before.get(name)):>12}{_fmt(self.after.get(name)):>12}"
+            )
         if self.samples:
             lines += ["", "  held-out samples after training:"]
             for sample in self.samples:

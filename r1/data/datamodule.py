@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 SPLIT_SEED = 1234
 
 
-def split_problems(source, num_train: int, num_val: int, seed: int) -> tuple[list[Problem], list[Problem]]:
+def split_problems(
+    source, num_train: int, num_val: int, seed: int
+) -> tuple[list[Problem], list[Problem]]:
     """Deterministic (train, held-out) split with no question in both.
 
     `source` is a procedural task (has `generate(n, seed)`: held-out problems come from a
@@ -34,13 +36,17 @@ def split_problems(source, num_train: int, num_val: int, seed: int) -> tuple[lis
         train: list[Problem] = []
         batch_seed = seed
         while len(train) < num_train:
-            fresh = [p for p in source.generate(num_train, batch_seed) if p.question not in held_out]
+            fresh = [
+                p for p in source.generate(num_train, batch_seed) if p.question not in held_out
+            ]
             train.extend(fresh[: num_train - len(train)])
             batch_seed += 10_007  # a new stream if the held-out set removed some
         return train, val
     problems = list(source())
     if len(problems) <= num_val:
-        raise ValueError(f"data has {len(problems)} problems; need more than data.num_val={num_val}")
+        raise ValueError(
+            f"data has {len(problems)} problems; need more than data.num_val={num_val}"
+        )
     random.Random(SPLIT_SEED).shuffle(problems)
     val, rest = problems[:num_val], problems[num_val:]
     held_out = {p.question for p in val}
@@ -73,7 +79,9 @@ class ReasoningDataModule(L.LightningDataModule):
     ):
         super().__init__()
         if num_train < 1 or num_val < 1:
-            raise ValueError(f"data.num_train ({num_train}) and data.num_val ({num_val}) must be >= 1")
+            raise ValueError(
+                f"data.num_train ({num_train}) and data.num_val ({num_val}) must be >= 1"
+            )
         if isinstance(template, Mapping) or template is None:
             template = PromptTemplate(**dict(template or {}))
         self.source = source
@@ -107,7 +115,8 @@ class ReasoningDataModule(L.LightningDataModule):
                     "(set solution_field for JSONL data)"
                 )
             example = tokenize_example(
-                self.tokenizer, self.prompt(problem),
+                self.tokenizer,
+                self.prompt(problem),
                 self.template.completion_for(problem.solution, problem.answer),
             )
             if len(example.input_ids) > self.max_length:
@@ -115,8 +124,12 @@ class ReasoningDataModule(L.LightningDataModule):
                 continue
             examples.append(example)
         if dropped:
-            log.warning("dropped %d of %d SFT examples longer than data.max_length=%d",
-                        dropped, len(problems), self.max_length)
+            log.warning(
+                "dropped %d of %d SFT examples longer than data.max_length=%d",
+                dropped,
+                len(problems),
+                self.max_length,
+            )
         if not examples:
             raise ValueError(f"every SFT example is longer than data.max_length={self.max_length}")
         return examples
@@ -126,24 +139,44 @@ class ReasoningDataModule(L.LightningDataModule):
         pad = self.tokenizer.pad_token_id
         if self.packing:
             packs = pack_examples(examples, self.max_length)
-            return DataLoader(packs, batch_size=self.batch_size, shuffle=True,
-                              collate_fn=lambda b: collate_packed(b, pad),
-                              num_workers=self.num_workers, generator=self._generator())
-        return DataLoader(examples, batch_size=self.batch_size, shuffle=True,
-                          collate_fn=lambda b: collate_sft(b, pad),
-                          num_workers=self.num_workers, generator=self._generator())
+            return DataLoader(
+                packs,
+                batch_size=self.batch_size,
+                shuffle=True,
+                collate_fn=lambda b: collate_packed(b, pad),
+                num_workers=self.num_workers,
+                generator=self._generator(),
+            )
+        return DataLoader(
+            examples,
+            batch_size=self.batch_size,
+            shuffle=True,
+            collate_fn=lambda b: collate_sft(b, pad),
+            num_workers=self.num_workers,
+            generator=self._generator(),
+        )
 
     def val_dataloader(self) -> DataLoader:
         pad = self.tokenizer.pad_token_id
         items = []
         for problem in self.val_problems:
             prompt_ids = self.tokenizer(self.prompt(problem), add_special_tokens=False)["input_ids"]
-            sft = (tokenize_example(self.tokenizer, self.prompt(problem),
-                                    self.template.completion_for(problem.solution, problem.answer))
-                   if problem.solution else None)
+            sft = (
+                tokenize_example(
+                    self.tokenizer,
+                    self.prompt(problem),
+                    self.template.completion_for(problem.solution, problem.answer),
+                )
+                if problem.solution
+                else None
+            )
             items.append((problem, prompt_ids, sft))
-        return DataLoader(items, batch_size=self.val_batch_size, shuffle=False,
-                          collate_fn=lambda b: self._collate_val(b, pad))
+        return DataLoader(
+            items,
+            batch_size=self.val_batch_size,
+            shuffle=False,
+            collate_fn=lambda b: self._collate_val(b, pad),
+        )
 
     @staticmethod
     def _collate_val(items, pad: int) -> dict[str, Any]:

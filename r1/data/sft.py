@@ -13,7 +13,7 @@ IGNORE_INDEX = -100  # label value cross-entropy skips: prompt tokens and paddin
 @dataclass(frozen=True)
 class TokenizedExample:
     input_ids: list[int]  # prompt tokens then completion tokens (EOS last)
-    labels: list[int]     # IGNORE_INDEX on prompt tokens, the token id on completion tokens
+    labels: list[int]  # IGNORE_INDEX on prompt tokens, the token id on completion tokens
 
 
 def tokenize_example(tokenizer, prompt: str, completion: str) -> TokenizedExample:
@@ -47,7 +47,9 @@ def collate_sft(examples: Sequence[TokenizedExample], pad_id: int) -> dict[str, 
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-def pack_examples(examples: Sequence[TokenizedExample], max_length: int) -> list[list[TokenizedExample]]:
+def pack_examples(
+    examples: Sequence[TokenizedExample], max_length: int
+) -> list[list[TokenizedExample]]:
     """Greedy first-fit: groups of examples whose total length fits in `max_length`."""
     bins: list[list[TokenizedExample]] = []
     room: list[int] = []
@@ -64,7 +66,9 @@ def pack_examples(examples: Sequence[TokenizedExample], max_length: int) -> list
     return bins
 
 
-def collate_packed(packs: Sequence[Sequence[TokenizedExample]], pad_id: int) -> dict[str, torch.Tensor]:
+def collate_packed(
+    packs: Sequence[Sequence[TokenizedExample]], pad_id: int
+) -> dict[str, torch.Tensor]:
     """Packed rows: input_ids, labels, position_ids: [B, T].
 
     Positions restart at 0 for each example and there is no attention_mask: transformers

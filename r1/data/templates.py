@@ -41,9 +41,13 @@ class PromptTemplate:
 
     def __post_init__(self):
         if self.kind not in TEMPLATE_KINDS:
-            raise ValueError(f"unknown template kind {self.kind!r}; valid: {', '.join(TEMPLATE_KINDS)}")
+            raise ValueError(
+                f"unknown template kind {self.kind!r}; valid: {', '.join(TEMPLATE_KINDS)}"
+            )
         if "{question}" not in self.user_format:
-            raise ValueError(f"template user_format {self.user_format!r} must contain '{{question}}'")
+            raise ValueError(
+                f"template user_format {self.user_format!r} must contain '{{question}}'"
+            )
 
     def render(self, question: str, tokenizer=None) -> str:
         user = self.user_format.format(question=question)
@@ -52,8 +56,10 @@ class PromptTemplate:
         if self.kind == "plain":
             return user
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-            raise ValueError("template kind 'chat' needs a tokenizer with a chat template; "
-                             "use data.template.kind=r1_zero for base models")
+            raise ValueError(
+                "template kind 'chat' needs a tokenizer with a chat template; "
+                "use data.template.kind=r1_zero for base models"
+            )
         messages = [{"role": "user", "content": user}]
         if self.system:
             system = R1_INSTRUCTION if self.system == "r1" else self.system

@@ -14,42 +14,49 @@ from r1.rewards.parsing import last_number, parse_completion
 
 @dataclass(frozen=True)
 class Completion:
-    text: str       # decoded completion, special tokens removed
+    text: str  # decoded completion, special tokens removed
     num_tokens: int  # generated tokens up to and including EOS
-    stopped: bool   # ended with EOS before the token limit
+    stopped: bool  # ended with EOS before the token limit
 
 
 @torch.no_grad()
-def generate_greedy(model, tokenizer, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
-                    max_new_tokens: int) -> list[Completion]:
+def generate_greedy(
+    model, tokenizer, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, max_new_tokens: int
+) -> list[Completion]:
     """prompt_ids, prompt_mask: [B, P], left-padded."""
     was_training = model.training
     model.eval()
     try:
         output = model.generate(
-            input_ids=prompt_ids, attention_mask=prompt_mask, max_new_tokens=max_new_tokens,
-            do_sample=False, pad_token_id=tokenizer.pad_token_id,
+            input_ids=prompt_ids,
+            attention_mask=prompt_mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
     finally:
         model.train(was_training)
-    generated = output[:, prompt_ids.shape[1]:]
+    generated = output[:, prompt_ids.shape[1] :]
     completions = []
     for row in generated.tolist():
         eos_at = row.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in row else None
         tokens = row if eos_at is None else row[: eos_at + 1]
-        completions.append(Completion(
-            text=tokenizer.decode(tokens, skip_special_tokens=True),
-            num_tokens=len(tokens), stopped=eos_at is not None,
-        ))
+        completions.append(
+            Completion(
+                text=tokenizer.decode(tokens, skip_special_tokens=True),
+                num_tokens=len(tokens),
+                stopped=eos_at is not None,
+            )
+        )
     return completions
 
 
 @dataclass(frozen=True)
 class Score:
-    correct: bool          # stopped, and the <answer> block holds a right answer
+    correct: bool  # stopped, and the <answer> block holds a right answer
     correct_lenient: bool  # the last number anywhere in the text is right (or the answer block is)
-    strict_format: bool    # stopped, one <think> block then one <answer> block, nothing else
+    strict_format: bool  # stopped, one <think> block then one <answer> block, nothing else
 
 
 def score_completion(problem: Problem, completion: Completion) -> Score:
@@ -57,7 +64,9 @@ def score_completion(problem: Problem, completion: Completion) -> Score:
     answer_right = answer_is_correct(parsed.answer, problem.answer, problem.task, problem.meta)
     lenient = answer_right or (
         problem.task != "countdown"
-        and answer_is_correct(last_number(completion.text), problem.answer, problem.task, problem.meta)
+        and answer_is_correct(
+            last_number(completion.text), problem.answer, problem.task, problem.meta
+        )
     )
     return Score(
         correct=completion.stopped and answer_right,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Mapping
@@ -63,7 +64,9 @@ def _source(name: str | None, path: str | None) -> str:
 def _finish_tokenizer(tokenizer):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"  # generation pads on the left; training collators pad explicitly
+    tokenizer.padding_side = (
+        "left"  # generation pads on the left; training collators pad explicitly
+    )
     return tokenizer
 
 
@@ -146,7 +149,8 @@ def save_pretrained(model, tokenizer, directory: str | Path) -> Path:
     """Save a plain HF checkpoint (LoRA adapters merged) that `model.path=<dir>` loads."""
     directory = Path(directory)
     if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
+        # Merge into a copy: the model being trained keeps its adapters.
+        model = copy.deepcopy(model).merge_and_unload()
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

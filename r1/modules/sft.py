@@ -41,6 +41,10 @@ class SFTModule(L.LightningModule):
         self.max_new_tokens = max_new_tokens
         self.num_samples_kept = num_samples_kept
         self.val_samples: list[dict[str, Any]] = []  # a few (prompt, completion) pairs for reports
+        self.validated_at_step: int | None = None  # global step of the last full validation
+
+    def on_train_start(self) -> None:
+        self.model.train()  # from_pretrained returns eval mode; Lightning preserves module modes
 
     def completion_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         input_ids, labels = batch["input_ids"], batch["labels"]  # [B, T]
@@ -67,7 +71,9 @@ class SFTModule(L.LightningModule):
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
 
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
         # Problem records are frozen dataclasses, which Lightning's device transfer rejects.
         problems = batch.pop("problems", None) if isinstance(batch, dict) else None
         batch = super().transfer_batch_to_device(batch, device, dataloader_idx)
@@ -78,27 +84,50 @@ class SFTModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self.val_samples = []
 
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.validated_at_step = self.trainer.global_step
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         problems = batch["problems"]
         n = len(problems)
         if "labels" in batch:
             self.log("val/loss", self.completion_loss(batch), batch_size=n, sync_dist=True)
         completions = generate_greedy(
-            self.model, self.tokenizer, batch["prompt_ids"], batch["prompt_mask"], self.max_new_tokens
+            self.model,
+            self.tokenizer,
+            batch["prompt_ids"],
+            batch["prompt_mask"],
+            self.max_new_tokens,
         )
         scores = [score_completion(p, c) for p, c in zip(problems, completions)]
         for name, value in summarize(scores, completions).items():
-            self.log(f"val/{name}", value, batch_size=n, sync_dist=True, prog_bar=name == "accuracy")
+            self.log(
+                f"val/{name}", value, batch_size=n, sync_dist=True, prog_bar=name == "accuracy"
+            )
         for problem, completion, score in zip(problems, completions, scores):
             if len(self.val_samples) < self.num_samples_kept:
-                self.val_samples.append({"question": problem.question, "gold": problem.answer,
-                                         "completion": completion.text, "correct": score.correct})
+                self.val_samples.append(
+                    {
+                        "question": problem.question,
+                        "gold": problem.answer,
+                        "completion": completion.text,
+                        "correct": score.correct,
+                    }
+                )
 
     def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = self.optimizer_factory(params)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
-        schedule = partial(warmup_cosine, warmup_steps=self.warmup_steps, total_steps=total,
-                           min_ratio=self.min_lr_ratio)
+        schedule = partial(
+            warmup_cosine,
+            warmup_steps=self.warmup_steps,
+            total_steps=total,
+            min_ratio=self.min_lr_ratio,
+        )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

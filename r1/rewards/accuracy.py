@@ -27,7 +27,9 @@ def math_equal(answer: str, gold: str) -> bool:
         return False
 
 
-def answer_is_correct(answer: str | None, gold: str, task: str = "", meta: Mapping[str, Any] | None = None) -> bool:
+def answer_is_correct(
+    answer: str | None, gold: str, task: str = "", meta: Mapping[str, Any] | None = None
+) -> bool:
     """Check an extracted final answer against the gold one, with the task's own checker."""
     if answer is None or not answer.strip():
         return False

@@ -10,16 +10,18 @@ from dataclasses import dataclass
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
-_STRICT = re.compile(r"^\s*<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)</answer>\s*$", re.S)
+_STRICT = re.compile(
+    r"^\s*<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)</answer>\s*$", re.S
+)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
 @dataclass(frozen=True)
 class ParsedCompletion:
-    think: str | None   # text inside the single <think> block (strict format only)
+    think: str | None  # text inside the single <think> block (strict format only)
     answer: str | None  # text inside the last <answer> block, stripped
-    strict: bool        # exactly one think block then one answer block, nothing else
+    strict: bool  # exactly one think block then one answer block, nothing else
 
 
 def parse_completion(text: str) -> ParsedCompletion:
