@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,7 @@ def tiny():
 @pytest.fixture(scope="session")
 def tokenizer(tiny):
     return tiny[1]
+
+
+# Test-only reward terms must be importable by module name in spawned reward workers.
+sys.path.insert(0, str(ROOT / "tests" / "support"))

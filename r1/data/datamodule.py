@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from r1.data.problem import Problem
@@ -60,7 +61,7 @@ class ReasoningDataModule(L.LightningDataModule):
 
     Training batches (SFT): `input_ids`, `labels` and `attention_mask` (or `position_ids` when
     packing) [B, T]. Validation batches add what held-out generation needs: `prompt_ids` and
-    `prompt_mask` [B, P] left-padded, and `problems` (the Problem records).
+    `prompt_mask` [B, P] left-padded, `prompts` (the rendered strings) and `problems`.
     """
 
     def __init__(
@@ -76,8 +77,15 @@ class ReasoningDataModule(L.LightningDataModule):
         packing: bool = False,
         seed: int = 0,
         num_workers: int = 0,
+        language: str | None = None,
     ):
         super().__init__()
+        source_language = getattr(source, "language", None)
+        if language is not None and source_language is not None and language != source_language:
+            raise ValueError(
+                f"data.language={language!r} but the data source poses problems in "
+                f"{source_language!r}; set it on the source (data.source.language)"
+            )
         if num_train < 1 or num_val < 1:
             raise ValueError(
                 f"data.num_train ({num_train}) and data.num_val ({num_val}) must be >= 1"
@@ -160,17 +168,11 @@ class ReasoningDataModule(L.LightningDataModule):
         pad = self.tokenizer.pad_token_id
         items = []
         for problem in self.val_problems:
-            prompt_ids = self.tokenizer(self.prompt(problem), add_special_tokens=False)["input_ids"]
-            sft = (
-                tokenize_example(
-                    self.tokenizer,
-                    self.prompt(problem),
-                    self.template.completion_for(problem.solution, problem.answer),
-                )
-                if problem.solution
-                else None
-            )
-            items.append((problem, prompt_ids, sft))
+            prompt = self.prompt(problem)
+            prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            completion = self.template.completion_for(problem.solution, problem.answer)
+            sft = tokenize_example(self.tokenizer, prompt, completion) if problem.solution else None
+            items.append((problem, prompt, prompt_ids, sft))
         return DataLoader(
             items,
             batch_size=self.val_batch_size,
@@ -180,9 +182,10 @@ class ReasoningDataModule(L.LightningDataModule):
 
     @staticmethod
     def _collate_val(items, pad: int) -> dict[str, Any]:
-        problems, prompt_ids, sft = zip(*items)
+        problems, prompts, prompt_ids, sft = zip(*items)
         batch: dict[str, Any] = {
             "problems": list(problems),
+            "prompts": list(prompts),
             "prompt_ids": pad_left(prompt_ids, pad),
             "prompt_mask": pad_left([[1] * len(p) for p in prompt_ids], 0),
         }
@@ -190,7 +193,5 @@ class ReasoningDataModule(L.LightningDataModule):
             batch.update(collate_sft(sft, pad))
         return batch
 
-    def _generator(self):
-        import torch
-
+    def _generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from r1.data.problem import Problem
+from r1.rewards.parsing import last_boxed
 
 
 class DataError(ValueError):
@@ -115,22 +116,6 @@ def _parse_gsm8k(text: str) -> tuple[str, str] | None:
     if not sep or not answer:
         return None
     return answer, re.sub(r"<<[^<>]*>>", "", reasoning).strip()
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` in ``text`` (nested braces allowed), or None."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth = 0
-    for i in range(start + len("\\boxed"), len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + len("\\boxed{") : i]
-    return None
 
 
 def _parse_boxed(text: str) -> tuple[str, str] | None:

@@ -12,6 +12,7 @@ from r1.data.problem import Problem
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 ARITHMETIC_OPS = ("+", "-", "*")
+LANGUAGES = ("en", "zh", "mixed")  # "mixed": English or Chinese, drawn per problem
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,25 @@ def _worked(e: _Expr) -> tuple[str, int, str]:
     return _render(e), value, "\n".join(steps)
 
 
+def _chinese_solution(solution: str) -> str:
+    """Worked steps with Chinese connectives: "先算 a + b = c" then "再算 ..." per step."""
+    steps = solution.split("\n")
+    if len(steps) == 1:
+        return f"计算 {steps[0]}"
+    return "\n".join(f"{'再算' if i else '先算'} {step}" for i, step in enumerate(steps))
+
+
+def _check_language(language: str) -> str:
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}")
+    return language
+
+
+def _draw_language(language: str, rng: random.Random) -> str:
+    """The language of one problem; "mixed" draws from ``rng`` (before the problem itself)."""
+    return rng.choice(("en", "zh")) if language == "mixed" else language
+
+
 class Task(ABC):
     """A generator of problems; subclasses draw one problem from ``rng``."""
 
@@ -108,7 +128,11 @@ class Task(ABC):
 
 
 class ArithmeticTask(Task):
-    """Multi-step integer expressions such as ``(23 + 47) * 3``."""
+    """Multi-step integer expressions such as ``(23 + 47) * 3``.
+
+    ``language`` is "en", "zh" or "mixed" (per problem); English questions use
+    ``question_format``, Chinese ones ``question_format_zh``, with worked solutions in kind.
+    """
 
     def __init__(
         self,
@@ -116,6 +140,8 @@ class ArithmeticTask(Task):
         num_ops: int = 2,
         ops: Sequence[str] = ARITHMETIC_OPS,
         question_format: str = "What is {expression}?",
+        language: str = "en",
+        question_format_zh: str = "计算 {expression} 的值。",
     ) -> None:
         if digits < 1:
             raise ValueError(f"digits must be >= 1, got {digits}")
@@ -130,6 +156,8 @@ class ArithmeticTask(Task):
         self.num_ops = num_ops
         self.ops = ops
         self.question_format = question_format
+        self.language = _check_language(language)
+        self.question_format_zh = question_format_zh
 
     def _tree(self, rng: random.Random, num_ops: int) -> _Expr:
         if num_ops == 0:
@@ -142,13 +170,15 @@ class ArithmeticTask(Task):
         )
 
     def sample(self, rng: random.Random) -> Problem:
+        language = _draw_language(self.language, rng)
         expression, value, solution = _worked(self._tree(rng, self.num_ops))
+        question_format = self.question_format_zh if language == "zh" else self.question_format
         return Problem(
-            question=self.question_format.format(expression=expression),
+            question=question_format.format(expression=expression),
             answer=str(value),
-            solution=solution,
+            solution=_chinese_solution(solution) if language == "zh" else solution,
             task="arithmetic",
-            meta={"expression": expression},
+            meta={"expression": expression, "language": language},
         )
 
 
@@ -157,6 +187,7 @@ class CountdownTask(Task):
 
     Each problem is built from a random combination of its numbers, so a solution
     always exists; intermediate values of that combination are positive integers.
+    ``language`` works as for ``ArithmeticTask``.
     """
 
     max_attempts = 10_000
@@ -170,6 +201,11 @@ class CountdownTask(Task):
             "Using the numbers {numbers}, create an expression that equals {target}. "
             "Use each number exactly once, with + - * / and parentheses."
         ),
+        language: str = "en",
+        question_format_zh: str = (
+            "使用数字 {numbers}，每个数字恰好使用一次，通过 + - * / 和括号，"
+            "构造一个等于 {target} 的表达式。"
+        ),
     ) -> None:
         if num_numbers < 2:
             raise ValueError(f"num_numbers must be >= 2, got {num_numbers}")
@@ -181,6 +217,8 @@ class CountdownTask(Task):
         self.max_number = max_number
         self.max_target = max_target
         self.question_format = question_format
+        self.language = _check_language(language)
+        self.question_format_zh = question_format_zh
 
     def _valid_ops(self, a: int, b: int) -> list[str]:
         results = {"+": a + b, "-": a - b, "*": a * b}
@@ -203,6 +241,7 @@ class CountdownTask(Task):
         return pool[0][1]
 
     def sample(self, rng: random.Random) -> Problem:
+        language = _draw_language(self.language, rng)
         for _ in range(self.max_attempts):
             numbers = [rng.randint(1, self.max_number) for _ in range(self.num_numbers)]
             tree = self._combine(rng, numbers)
@@ -215,12 +254,13 @@ class CountdownTask(Task):
                 f"max_target={self.max_target}"
             )
         expression, target, solution = _worked(tree)
+        question_format = self.question_format_zh if language == "zh" else self.question_format
         return Problem(
-            question=self.question_format.format(numbers=numbers, target=target),
+            question=question_format.format(numbers=numbers, target=target),
             answer=expression,
-            solution=solution,
+            solution=_chinese_solution(solution) if language == "zh" else solution,
             task="countdown",
-            meta={"numbers": numbers, "target": target},
+            meta={"numbers": numbers, "target": target, "language": language},
         )
 
 

@@ -10,6 +10,7 @@ import torch
 from r1.data.problem import Problem
 from r1.rewards.accuracy import answer_is_correct
 from r1.rewards.parsing import last_number, parse_completion
+from r1.rewards.types import RewardSample
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,24 @@ def summarize(scores: Sequence[Score], completions: Sequence[Completion]) -> dic
         "stop_rate": sum(c.stopped for c in completions) / n,
         "completion_len": sum(c.num_tokens for c in completions) / n,
     }
+
+
+def reward_samples(
+    problems: Sequence[Problem],
+    prompts: Sequence[str],
+    completions: Sequence[Completion],
+    max_tokens: int,
+) -> list[RewardSample]:
+    return [
+        RewardSample(
+            completion=c.text,
+            gold=p.answer,
+            task=p.task,
+            meta=p.meta,
+            prompt=prompt,
+            num_tokens=c.num_tokens,
+            max_tokens=max_tokens,
+            truncated=not c.stopped,
+        )
+        for p, prompt, c in zip(problems, prompts, completions)
+    ]

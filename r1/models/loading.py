@@ -154,3 +154,41 @@ def save_pretrained(model, tokenizer, directory: str | Path) -> Path:
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def load_reward_model(
+    name: str | None = None,
+    path: str | None = None,
+    dtype: str = "float32",
+    seed: int = 0,
+    device: str | None = None,
+):
+    """A sequence-classification model with one output (a scalar reward) and its tokenizer.
+
+    `tiny` builds a random one (tests); anything else loads by hub id or directory. The score
+    is read at the last non-pad token, so the tokenizer's pad token must be set (it is).
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    torch_dtype = resolve_dtype(dtype)
+    source = _source(name, path)
+    tokenizer = load_tokenizer(name, path)
+    if source == "tiny":
+        config = builtin.tiny_config(
+            len(tokenizer), num_labels=1, pad_token_id=tokenizer.pad_token_id
+        )
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = AutoModelForSequenceClassification.from_config(config, dtype=torch_dtype)
+    else:
+        if source == "smollm2_135m":
+            source = str(builtin.smollm2_checkpoint_dir())
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source, dtype=torch_dtype, num_labels=1
+            )
+        except OSError as err:
+            raise ModelLoadError(f"cannot load a reward model from {source!r}: {err}") from err
+    model.config.pad_token_id = tokenizer.pad_token_id
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), tokenizer

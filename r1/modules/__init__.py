@@ -1,5 +1,6 @@
 """LightningModules: thin compositions of r1.algorithms that log metrics."""
 
+from r1.modules.base import ReasoningModule
 from r1.modules.sft import SFTModule
 
-__all__ = ["SFTModule"]
+__all__ = ["ReasoningModule", "SFTModule"]

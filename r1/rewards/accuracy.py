@@ -1,19 +1,49 @@
-"""Is a final answer right? math-verify for math answers, a task checker for countdown."""
+"""Is a final answer right? Exact comparison for plain numbers, math-verify for the rest, a
+task checker for countdown."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 from r1.rewards.countdown import check_countdown
+from r1.rewards.parsing import last_boxed, last_number, parse_completion
+from r1.rewards.types import RewardSample
+
+_PLAIN_NUMBER = re.compile(r"^\s*\$?\s*(-?\d{1,3}(?:,\d{3})+|-?\d+)(\.\d+)?\s*\$?\s*$")
+_PLAIN_FRACTION = re.compile(r"^\s*(-?\d+)\s*/\s*(\d+)\s*$")
+MAX_ANSWER_CHARS = 1000  # longer "answers" are wrong: nobody's final answer is a page long
+ANSWER_SOURCES = ("answer_tag", "boxed", "last_number")
+
+
+def plain_number(text: str) -> Fraction | None:
+    """ "1,234", "-5", "0.5", "1/2" as an exact Fraction; None for anything else."""
+    match = _PLAIN_NUMBER.match(text)
+    if match:
+        return Fraction(match.group(1).replace(",", "") + (match.group(2) or ""))
+    match = _PLAIN_FRACTION.match(text)
+    if match and int(match.group(2)) != 0:
+        return Fraction(int(match.group(1)), int(match.group(2)))
+    return None
 
 
 def math_equal(answer: str, gold: str) -> bool:
-    """math-verify equivalence (0.5 == 1/2 == \\frac{1}{2}, 68 == 68.0); False on any failure."""
+    """Equivalence of a final answer and the gold one (0.5 == 1/2 == \\frac{1}{2}, 68 == 68.0).
+
+    Plain numbers compare exactly in microseconds; anything else goes to math-verify. Never
+    raises. math-verify's own SIGALRM time limit only works on the main thread, and no signal
+    stops C-level bignum work: call this through the reward workers for a hard limit.
+    """
+    if len(answer) > MAX_ANSWER_CHARS:
+        return False
+    exact_answer, exact_gold = plain_number(answer), plain_number(gold)
+    if exact_answer is not None and exact_gold is not None:
+        return exact_answer == exact_gold
     from math_verify import parse, verify
 
-    # math-verify times out with SIGALRM, which only the main thread may use.
     timeout = 5 if threading.current_thread() is threading.main_thread() else None
     try:
         return bool(
@@ -27,6 +57,21 @@ def math_equal(answer: str, gold: str) -> bool:
         return False
 
 
+def gold_is_usable(gold: str, task: str = "") -> bool:
+    if task == "countdown":
+        return True
+    if not gold.strip():
+        return False
+    if plain_number(gold) is not None:
+        return True
+    from math_verify import parse
+
+    try:
+        return bool(parse(gold))
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def answer_is_correct(
     answer: str | None, gold: str, task: str = "", meta: Mapping[str, Any] | None = None
 ) -> bool:
@@ -37,3 +82,30 @@ def answer_is_correct(
         meta = meta or {}
         return check_countdown(answer, meta.get("numbers", ()), meta.get("target", 0))
     return math_equal(answer, gold)
+
+
+def extract_answer(text: str, source: str = "answer_tag") -> str | None:
+    if source == "answer_tag":
+        return parse_completion(text).answer
+    if source == "boxed":
+        return last_boxed(text)
+    if source == "last_number":
+        return last_number(text)
+    raise ValueError(f"unknown answer source {source!r}; valid: {', '.join(ANSWER_SOURCES)}")
+
+
+def accuracy(
+    sample: RewardSample, source: str = "answer_tag", require_stop: bool = False
+) -> float | None:
+    """1.0 if the final answer is right, else 0.0; None when the gold answer is unusable.
+
+    source: where the final answer is read: the last <answer> block ("answer_tag"), the last
+    \\boxed{} ("boxed") or the last number in the text ("last_number").
+    require_stop: a truncated completion (no EOS within the budget) scores 0.
+    """
+    if not gold_is_usable(sample.gold, sample.task):
+        return None
+    if require_stop and sample.truncated:
+        return 0.0
+    answer = extract_answer(sample.completion, source)
+    return float(answer_is_correct(answer, sample.gold, sample.task, sample.meta))

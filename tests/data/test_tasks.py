@@ -15,6 +15,7 @@ from r1.data.tasks import (
     make_task,
 )
 from r1.rewards.countdown import check_countdown
+from r1.rewards.language import language_consistency
 
 STEP = re.compile(r"(-?\d+) ([-+*/]) (-?\d+) = (-?\d+)")
 OPERATOR = re.compile(r" [-+*/] ")
@@ -202,3 +203,102 @@ def test_make_task() -> None:
         ValueError, match=re.escape("unknown task 'x'; valid: arithmetic, countdown")
     ):
         make_task("x")
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+ZH_STEP = re.compile(r"(先算|再算|计算) (.+)")
+
+
+def zh_replay(solution: str, operands: list[int]) -> int:
+    """``replay`` for Chinese solutions: 先算 on the first line, 再算 on the others (计算 alone)."""
+    lines = solution.split("\n")
+    steps = []
+    for i, line in enumerate(lines):
+        match = ZH_STEP.fullmatch(line)
+        assert match, f"malformed step {line!r}"
+        expected = "计算" if len(lines) == 1 else ("再算" if i else "先算")
+        assert match.group(1) == expected, line
+        steps.append(match.group(2))
+    return replay("\n".join(steps), operands)
+
+
+def test_chinese_arithmetic_problems() -> None:
+    for p in ArithmeticTask(digits=2, num_ops=3, language="zh").generate(300, seed=11):
+        expression = p.meta["expression"]
+        assert p.meta["language"] == "zh"
+        assert p.question == f"计算 {expression} 的值。"
+        assert p.answer == str(eval(expression))  # independent check
+        operands = [int(n) for n in re.findall(r"\d+", expression)]
+        assert zh_replay(p.solution, operands) == int(p.answer)
+    one_step = ArithmeticTask(num_ops=1, language="zh").sample(random.Random(0))
+    assert one_step.solution.startswith("计算 ") and "\n" not in one_step.solution
+
+
+def test_chinese_countdown_problems() -> None:
+    task = CountdownTask(language="zh")
+    for p in task.generate(300, seed=12):
+        numbers, target = p.meta["numbers"], p.meta["target"]
+        assert p.meta["language"] == "zh"
+        assert p.question == (
+            f"使用数字 {numbers}，每个数字恰好使用一次，通过 + - * / 和括号，"
+            f"构造一个等于 {target} 的表达式。"
+        )
+        assert eval(p.answer) == target  # independent check
+        assert sorted(int(n) for n in re.findall(r"\d+", p.answer)) == sorted(numbers)
+        assert check_countdown(p.answer, numbers, target)
+        assert zh_replay(p.solution, numbers) == target
+
+
+@pytest.mark.parametrize("cls", [ArithmeticTask, CountdownTask])
+def test_mixed_language_problems(cls) -> None:
+    problems = cls(language="mixed").generate(200, seed=4)
+    languages = Counter(p.meta["language"] for p in problems)
+    assert set(languages) == {"en", "zh"} and min(languages.values()) > 60
+    for p in problems:
+        assert bool(CJK.search(p.question)) == (p.meta["language"] == "zh")
+        assert bool(CJK.search(p.solution)) == (p.meta["language"] == "zh")
+    again = cls(language="mixed").generate(200, seed=4)
+    assert again == problems  # the language draw is deterministic too
+    assert [p.meta["language"] for p in cls(language="mixed").generate(200, seed=5)] != [
+        p.meta["language"] for p in problems
+    ]
+
+
+@pytest.mark.parametrize("cls", [ArithmeticTask, CountdownTask])
+def test_language_meta_defaults_to_english(cls) -> None:
+    problems = cls().generate(20, seed=0)
+    assert all(p.meta["language"] == "en" and not CJK.search(p.question) for p in problems)
+    assert problems == cls(language="en").generate(20, seed=0)
+
+
+def test_question_formats_per_language() -> None:
+    task = ArithmeticTask(
+        language="mixed",
+        question_format="Compute {expression}.",
+        question_format_zh="求 {expression}",
+    )
+    for p in task.generate(50, seed=0):
+        expected = "求 {}" if p.meta["language"] == "zh" else "Compute {}."
+        assert p.question == expected.format(p.meta["expression"])
+    p = CountdownTask(language="zh", question_format_zh="{numbers} => {target}").sample(
+        random.Random(1)
+    )
+    assert p.question == f"{p.meta['numbers']} => {p.meta['target']}"
+
+
+@pytest.mark.parametrize("cls", [ArithmeticTask, CountdownTask])
+@pytest.mark.parametrize("language", ["fr", "EN", "", "zh-CN"])
+def test_bad_language_raises(cls, language: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"got {language!r}")):
+        cls(language=language)
+
+
+def test_chinese_text_is_consistently_chinese() -> None:
+    for task in (ArithmeticTask(language="zh"), CountdownTask(language="zh")):
+        for p in task.generate(50, seed=2):
+            # numbers and operators are neutral, so only the Chinese words count
+            assert language_consistency(p.solution, "zh") == 1.0
+            assert language_consistency(p.question, "zh") == 1.0
+    for p in CountdownTask().generate(20, seed=2):
+        assert language_consistency(p.question, "en") == 1.0
+        assert language_consistency(p.solution, "en") is None  # only numbers

@@ -49,6 +49,9 @@ def test_tiny_sft_run_lowers_the_loss_and_saves_a_loadable_checkpoint(tmp_path):
     assert summary["steps"] == 48
     assert summary["after"]["val/loss"] == val_losses[-1]
     assert set(summary["before"]) >= {"val/accuracy", "val/format_rate", "val/loss"}
+    # held-out completions are also scored by the configured reward (reward=r1_zero)
+    assert {"val/reward", "val/reward/accuracy", "val/reward/format"} <= set(rows[0])
+    assert float(rows[0]["val/reward_errors/accuracy"]) == 0.0
     assert "held-out metric" in result.stdout and str(run_dir / "checkpoint") in result.stdout
 
     from r1.models import load_model

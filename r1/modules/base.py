@@ -1,0 +1,119 @@
+"""What every training module shares: held-out validation by generation, the LR schedule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import lightning as L
+import torch
+
+from r1.algorithms.schedules import warmup_cosine
+from r1.eval.heldout import generate_greedy, reward_samples, score_completion, summarize
+from r1.rewards import CompositeReward
+
+
+class ReasoningModule(L.LightningModule):
+    """Base of the stage modules.
+
+    Validation generates greedily on the held-out prompts and logs `val/accuracy`,
+    `val/accuracy_lenient`, `val/format_rate`, `val/stop_rate`, `val/completion_len` (see
+    r1.eval.heldout for the exact definitions) and, when a reward is given, `val/reward` and
+    `val/reward/<term>`. Subclasses add `val/loss` where it means something.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        warmup_steps: int = 10,
+        min_lr_ratio: float = 0.1,
+        max_new_tokens: int = 128,
+        num_samples_kept: int = 4,
+        reward: CompositeReward | None = None,
+    ):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.optimizer_factory = optimizer
+        self.warmup_steps = warmup_steps
+        self.min_lr_ratio = min_lr_ratio
+        self.max_new_tokens = max_new_tokens  # held-out generation budget
+        self.num_samples_kept = num_samples_kept
+        self.reward = reward
+        self.val_samples: list[dict[str, Any]] = []  # a few held-out samples for reports
+        self.validated_at_step: int | None = None  # global step of the last full validation
+
+    def on_train_start(self) -> None:
+        self.model.train()  # from_pretrained returns eval mode; Lightning preserves module modes
+
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        # Problem records are frozen dataclasses, which Lightning's device transfer rejects.
+        problems = batch.pop("problems", None) if isinstance(batch, dict) else None
+        batch = super().transfer_batch_to_device(batch, device, dataloader_idx)
+        if problems is not None:
+            batch["problems"] = problems
+        return batch
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_samples = []
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.validated_at_step = self.trainer.global_step
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        problems = batch["problems"]
+        completions = generate_greedy(
+            self.model,
+            self.tokenizer,
+            batch["prompt_ids"],
+            batch["prompt_mask"],
+            self.max_new_tokens,
+        )
+        scores = [score_completion(p, c) for p, c in zip(problems, completions)]
+        metrics = {f"val/{k}": v for k, v in summarize(scores, completions).items()}
+        if self.reward is not None:
+            samples = reward_samples(problems, batch["prompts"], completions, self.max_new_tokens)
+            metrics.update(self.reward.score(samples, step=self.global_step).metrics("val"))
+        for name, value in metrics.items():
+            if not math.isnan(value):
+                self.log(
+                    name,
+                    value,
+                    batch_size=len(problems),
+                    sync_dist=True,
+                    prog_bar=name == "val/accuracy",
+                )
+        for problem, completion, score in zip(problems, completions, scores):
+            if len(self.val_samples) < self.num_samples_kept:
+                self.val_samples.append(
+                    {
+                        "question": problem.question,
+                        "gold": problem.answer,
+                        "completion": completion.text,
+                        "correct": score.correct,
+                    }
+                )
+
+    def lr_scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int):
+        schedule = partial(
+            warmup_cosine,
+            warmup_steps=self.warmup_steps,
+            total_steps=max(total_steps, 1),
+            min_ratio=self.min_lr_ratio,
+        )
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])
+        scheduler = self.lr_scheduler(optimizer, int(self.trainer.estimated_stepping_batches))
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

@@ -1,0 +1,235 @@
+"""The reward registry and the composite reward built from config.
+
+A reward term is a plain function registered by name:
+
+    @register_reward("format_strict")
+    def format_strict(sample: RewardSample) -> float | None: ...
+
+`batched=True` terms take a list of samples and return a list (a reward model scoring many
+completions in one forward pass, the code sandbox running all tests in one pool).
+
+Composite semantics (CompositeReward.score):
+- total = sum over *active* terms (step inside [start_step, end_step)) of weight * value.
+- A term returning None gives no signal for that sample: it adds nothing to the total and is
+  left out of that term's mean. A sample for which every active term returned None has
+  total None ("no signal at all"); consumers drop it (e.g. GRPO gives it zero advantage).
+- A term that raises or runs past its time limit is counted in `errors[term]`, and the sample
+  gets the term's `fallback` value (default 0.0) instead; training never stops for it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from r1.rewards.types import RewardSample
+from r1.rewards.workers import CallFailed, RewardWorkers
+
+RewardFn = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class RegisteredReward:
+    fn: RewardFn
+    batched: bool
+
+
+_REGISTRY: dict[str, RegisteredReward] = {}
+
+
+def register_reward(name: str, batched: bool = False) -> Callable[[RewardFn], RewardFn]:
+    def decorate(fn: RewardFn) -> RewardFn:
+        existing = _REGISTRY.get(name)
+        if (
+            existing is not None
+            and existing.fn is not fn
+            and (existing.fn.__module__, existing.fn.__qualname__)
+            != (fn.__module__, fn.__qualname__)
+        ):
+            raise ValueError(f"reward {name!r} is already registered by {existing.fn.__module__}")
+        _REGISTRY[name] = RegisteredReward(fn, batched)
+        return fn
+
+    return decorate
+
+
+def registered_rewards() -> list[str]:
+    _load_builtin_terms()
+    return sorted(_REGISTRY)
+
+
+def get_reward(name: str) -> RegisteredReward:
+    _load_builtin_terms()
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"reward {name!r} is not registered; registered: {', '.join(sorted(_REGISTRY))}. "
+            "Register a new one with @r1.rewards.register_reward(name) in an imported module."
+        )
+    return _REGISTRY[name]
+
+
+def _load_builtin_terms() -> None:
+    import r1.rewards.terms  # noqa: F401  (registers the built-in terms)
+
+
+@dataclass(frozen=True)
+class RewardTerm:
+    """One weighted term of a composite reward.
+
+    fn: the registered reward's name (defaults to the term's key in config).
+    start_step / end_step: active for start_step <= step < end_step (None = open); the paper
+      adds the preference reward only in the last steps of training.
+    fallback: the value a sample gets when the term raises or times out.
+    timeout_s: per-call limit for per-sample terms (enforced by killing a worker process).
+    params: keyword arguments for the reward function.
+    """
+
+    fn: str
+    weight: float = 1.0
+    start_step: int | None = None
+    end_step: int | None = None
+    fallback: float = 0.0
+    timeout_s: float = 10.0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def active(self, step: int) -> bool:
+        return (self.start_step is None or step >= self.start_step) and (
+            self.end_step is None or step < self.end_step
+        )
+
+
+@dataclass(frozen=True)
+class RewardOutput:
+    """Scores of N completions. total: [N] (None = no signal); terms: name -> [N] raw values
+    of the active terms (None = no signal); errors: name -> count of raised/timed-out calls."""
+
+    total: list[float | None]
+    terms: dict[str, list[float | None]]
+    errors: dict[str, int]
+
+    def metrics(self, prefix: str = "train") -> dict[str, float]:
+        out = {f"{prefix}/reward": _mean(self.total)}
+        for name, values in self.terms.items():
+            out[f"{prefix}/reward/{name}"] = _mean(values)
+            out[f"{prefix}/reward_errors/{name}"] = float(self.errors.get(name, 0))
+        return out
+
+
+def _mean(values: Sequence[float | None]) -> float:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else math.nan
+
+
+class CompositeReward:
+    """A weighted sum of registered reward terms, built from config:
+
+        CompositeReward(terms={"accuracy": {"weight": 1.0},
+                               "format": {"fn": "format_strict", "weight": 0.5}})
+
+    workers > 0: per-sample terms run in that many worker processes, where a call past its
+    `timeout_s` is killed (a C-level bignum blow-up cannot be interrupted any other way).
+    workers = 0: terms run in this process with no time limit (debugging, trusted terms).
+    """
+
+    def __init__(self, terms: Mapping[str, Mapping[str, Any] | RewardTerm], workers: int = 2):
+        self._pool: RewardWorkers | None = None
+        if not terms:
+            raise ValueError("a reward needs at least one term (reward.terms is empty)")
+        if workers < 0:
+            raise ValueError(f"reward.workers must be >= 0, got {workers}")
+        self.terms: dict[str, RewardTerm] = {}
+        for key, spec in terms.items():
+            if spec is None:  # `reward.terms.format=null` on the command line drops a term
+                continue
+            term = spec if isinstance(spec, RewardTerm) else _term_from_config(key, spec)
+            get_reward(term.fn)  # fail now, naming the unknown reward, not mid-training
+            self.terms[key] = term
+        self.workers = workers
+
+    def score(self, samples: Sequence[RewardSample], step: int = 0) -> RewardOutput:
+        n = len(samples)
+        values: dict[str, list[float | None]] = {}
+        errors: dict[str, int] = {}
+        for key, term in self.terms.items():
+            if not term.active(step):
+                continue
+            registered = get_reward(term.fn)
+            if registered.batched:
+                term_values, failures = self._run_batched(registered.fn, term, samples)
+            else:
+                term_values, failures = self._run_per_sample(registered.fn, term, samples)
+            values[key], errors[key] = term_values, failures
+        total: list[float | None] = []
+        for i in range(n):
+            present = [(self.terms[k].weight, v[i]) for k, v in values.items() if v[i] is not None]
+            total.append(sum(w * v for w, v in present) if present else None)
+        return RewardOutput(total=total, terms=values, errors=errors)
+
+    def _run_batched(self, fn, term, samples):
+        try:
+            out = list(fn(list(samples), **term.params))
+            if len(out) != len(samples):
+                raise ValueError(f"returned {len(out)} values for {len(samples)} samples")
+            return [_as_value(v) for v in out], 0
+        except Exception:  # noqa: BLE001 - a broken batch gets the fallback, never a crash
+            return [term.fallback] * len(samples), len(samples)
+
+    def _run_per_sample(self, fn, term, samples):
+        if self.workers == 0:
+            results = []
+            for sample in samples:
+                try:
+                    results.append(fn(sample, **term.params))
+                except Exception as err:  # noqa: BLE001
+                    results.append(CallFailed(repr(err)))
+        else:
+            if self._pool is None:
+                self._pool = RewardWorkers(self.workers)
+            results = self._pool.map(fn, samples, term.params, term.timeout_s)
+        failures = sum(isinstance(r, CallFailed) for r in results)
+        values = []
+        for r in results:
+            try:
+                values.append(term.fallback if isinstance(r, CallFailed) else _as_value(r))
+            except (TypeError, ValueError):
+                values.append(term.fallback)
+                failures += 1
+        return values, failures
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __del__(self):
+        self.close()
+
+    def __getstate__(self):  # the worker pool does not travel (e.g. to DDP ranks)
+        state = self.__dict__.copy()
+        state["_pool"] = None
+        return state
+
+
+def _as_value(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"reward value {value} is not finite")
+    return value
+
+
+def _term_from_config(key: str, spec: Mapping[str, Any]) -> RewardTerm:
+    spec = dict(spec)
+    spec.setdefault("fn", key)
+    spec["params"] = dict(spec.get("params") or {})
+    allowed = set(RewardTerm.__dataclass_fields__)
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ValueError(
+            f"reward term {key!r}: unknown setting(s) {sorted(unknown)}; valid: {sorted(allowed)} "
+            "(reward-function arguments go under `params`)"
+        )
+    return RewardTerm(**spec)

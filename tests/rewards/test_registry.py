@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import reward_fixtures  # noqa: F401  (registers the test terms)
+
+from r1.rewards import CompositeReward, RewardSample, RewardTerm, get_reward, register_reward
+
+S = RewardSample
+
+
+def test_weighted_total_and_per_term_values():
+    reward = CompositeReward(
+        {
+            "parity": {"fn": "test_length_parity", "weight": 2.0},
+            "gold": {"fn": "test_no_signal_unless_gold", "weight": 0.5},
+        },
+        workers=0,
+    )
+    out = reward.score([S("ab", gold="1"), S("abc", gold="1")])
+    assert out.terms == {"parity": [0.0, 1.0], "gold": [1.0, 1.0]}
+    assert out.total == [0.5, 2.5]
+    assert out.metrics("train") == {
+        "train/reward": 1.5,
+        "train/reward/parity": 0.5,
+        "train/reward_errors/parity": 0.0,
+        "train/reward/gold": 1.0,
+        "train/reward_errors/gold": 0.0,
+    }
+
+
+def test_none_is_no_signal():
+    reward = CompositeReward(
+        {"parity": {"fn": "test_length_parity"}, "gold": {"fn": "test_no_signal_unless_gold"}},
+        workers=0,
+    )
+    out = reward.score([S("abc", gold=""), S("abc", gold="x")])
+    assert out.terms["gold"] == [None, 1.0]
+    assert out.total == [1.0, 2.0]  # None adds nothing
+    assert out.metrics()["train/reward/gold"] == 1.0  # and is left out of the term's mean
+    only_gold = CompositeReward({"gold": {"fn": "test_no_signal_unless_gold"}}, workers=0)
+    out = only_gold.score([S("a", gold=""), S("a", gold="x")])
+    assert out.total == [None, 1.0]  # every active term silent: no signal at all
+    assert out.metrics()["train/reward"] == 1.0
+    assert math.isnan(only_gold.score([S("a")]).metrics()["train/reward"])
+
+
+def test_step_window():
+    term = RewardTerm(fn="test_length_parity", start_step=10, end_step=20)
+    assert [term.active(s) for s in (0, 9, 10, 19, 20)] == [False, False, True, True, False]
+    reward = CompositeReward(
+        {
+            "base": {"fn": "test_no_signal_unless_gold"},
+            "late": {"fn": "test_length_parity", "weight": 5.0, "start_step": 10},
+        },
+        workers=0,
+    )
+    before, after = (
+        reward.score([S("a", gold="x")], step=9),
+        reward.score([S("a", gold="x")], step=10),
+    )
+    assert before.total == [1.0] and "late" not in before.terms
+    assert after.total == [6.0] and after.terms["late"] == [1.0]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_errors_get_the_fallback_and_are_counted(workers):
+    reward = CompositeReward(
+        {
+            "broken": {"fn": "test_raises", "fallback": -1.0},
+            "nan": {"fn": "test_not_a_number"},
+            "ok": {"fn": "test_length_parity"},
+        },
+        workers=workers,
+    )
+    try:
+        out = reward.score([S("a"), S("ab")])
+    finally:
+        reward.close()
+    assert out.terms["broken"] == [-1.0, -1.0] and out.errors["broken"] == 2
+    assert out.terms["nan"] == [0.0, 0.0] and out.errors["nan"] == 2  # non-finite is an error
+    assert out.total == [0.0, -1.0]
+    assert out.metrics()["train/reward_errors/broken"] == 2.0
+
+
+def test_time_limit_kills_the_call_and_scoring_goes_on():
+    reward = CompositeReward(
+        {"h": {"fn": "test_hangs_on_loop", "timeout_s": 1.0, "fallback": -0.5}}, workers=2
+    )
+    samples = [S("fine")] * 5 + [S("loop")] + [S("fine")] * 40 + [S("loop")]
+    started = time.monotonic()
+    try:
+        out = reward.score(samples)
+        again = reward.score([S("fine")] * 3)  # the pool recovered
+    finally:
+        reward.close()
+    assert time.monotonic() - started < 30
+    assert out.terms["h"][5] == -0.5 and out.terms["h"][-1] == -0.5
+    assert out.errors["h"] == 2
+    assert [v for i, v in enumerate(out.terms["h"]) if i not in (5, 46)] == [1.0] * 45
+    assert again.total == [1.0, 1.0, 1.0]
+
+
+def test_math_verify_blow_up_is_stopped():
+    reward = CompositeReward({"accuracy": {"timeout_s": 2.0}}, workers=1)
+    samples = [S("<answer>10**10**10</answer>", gold="5"), S("<answer>5</answer>", gold="5")]
+    try:
+        out = reward.score(samples)
+    finally:
+        reward.close()
+    assert out.terms["accuracy"] == [0.0, 1.0]
+
+
+def test_batched_terms():
+    reward = CompositeReward(
+        {"b": {"fn": "test_batched_double", "params": {"factor": 3.0}}}, workers=0
+    )
+    assert reward.score([S("ab"), S("abcd")]).total == [6.0, 12.0]
+
+
+def test_unknown_reward_and_bad_settings_are_named():
+    with pytest.raises(ValueError, match="'nope' is not registered; registered: .*accuracy"):
+        CompositeReward({"nope": {}})
+    with pytest.raises(ValueError, match=r"'accuracy': unknown setting\(s\) \['wieght'\]"):
+        CompositeReward({"accuracy": {"wieght": 2}})
+    with pytest.raises(ValueError, match="at least one term"):
+        CompositeReward({})
+    with pytest.raises(ValueError, match="workers must be >= 0, got -1"):
+        CompositeReward({"accuracy": {}}, workers=-1)
+
+
+def test_a_null_term_is_dropped():
+    reward = CompositeReward({"accuracy": {}, "format": None}, workers=0)
+    assert list(reward.terms) == ["accuracy"]
+
+
+def test_register_a_new_reward():
+    @register_reward("test_constant_seven")
+    def seven(sample):
+        return 7.0
+
+    assert get_reward("test_constant_seven").fn is seven
+    with pytest.raises(ValueError, match="already registered"):
+        register_reward("test_constant_seven")(lambda sample: 1.0)
+    assert CompositeReward({"s": {"fn": "test_constant_seven"}}, workers=0).score(
+        [S("x")]
+    ).total == [7.0]
