@@ -1,0 +1,138 @@
+"""Rollouts with the training model itself (Hugging Face transformers, any device).
+
+Each prompt is prefilled once and its KV cache copied to its G samples, so a group pays for
+its (usually longer) prompt once. Decoding samples all N = B * G rows in step; finished rows
+feed padding and are masked. Prompts go in chunks of `max_prompts_per_chunk` to bound memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+
+import torch
+from transformers import DynamicCache
+
+from r1.algorithms.sampling import sample_tokens
+from r1.data.sft import pad_left, pad_right
+from r1.rollout.types import Rollout, SamplingParams
+
+STOP_WINDOW = 16  # trailing tokens decoded to look for stop strings
+
+
+class HFRolloutEngine:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        max_prompts_per_chunk: int = 64,
+        autocast_dtype: str | None = None,
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_prompts_per_chunk = max_prompts_per_chunk
+        self.autocast_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, None: None}[
+            autocast_dtype
+        ]
+
+    def update_weights(self, model: torch.nn.Module) -> None:
+        self.model = model  # samples with the training model: nothing to copy
+
+    def generate(
+        self, prompt_ids: Sequence[Sequence[int]], params: SamplingParams, n: int
+    ) -> Rollout:
+        pieces = [
+            self._generate_chunk(prompt_ids[i : i + self.max_prompts_per_chunk], params, n)
+            for i in range(0, len(prompt_ids), self.max_prompts_per_chunk)
+        ]
+        tokens = [row for piece in pieces for row in piece[0]]
+        logprobs = [row for piece in pieces for row in piece[1]]
+        finished = [f for piece in pieces for f in piece[2]]
+        pad = self.tokenizer.pad_token_id
+        return Rollout(
+            prompt_ids=pad_left(prompt_ids, pad),
+            prompt_mask=pad_left([[1] * len(p) for p in prompt_ids], 0),
+            completion_ids=pad_right(tokens, pad),
+            completion_mask=pad_right([[1] * len(t) for t in tokens], 0),
+            sampling_logprobs=_pad_float(logprobs),
+            finished=torch.tensor(finished, dtype=torch.bool),
+            texts=self.tokenizer.batch_decode(tokens, skip_special_tokens=True),
+            group_size=n,
+        )
+
+    @torch.no_grad()
+    def _generate_chunk(self, prompts: Sequence[Sequence[int]], params: SamplingParams, n: int):
+        model, device = self.model, next(self.model.parameters()).device
+        pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        was_training = model.training
+        model.eval()
+        autocast = (
+            torch.autocast(device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype
+            else nullcontext()
+        )
+        try:
+            ids = pad_left(prompts, pad).to(device)
+            mask = pad_left([[1] * len(p) for p in prompts], 0).to(device)
+            positions = (mask.cumsum(1) - 1).clamp(min=0)
+            cache = DynamicCache()
+            with autocast:
+                out = model(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    past_key_values=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+            cache.batch_repeat_interleave(n)
+            logits = out.logits[:, -1].repeat_interleave(n, 0)  # [N, V]
+            attention = mask.repeat_interleave(n, 0)  # [N, P + t]
+            next_position = positions[:, -1:].repeat_interleave(n, 0) + 1  # [N, 1]
+            rows = logits.shape[0]
+            done = torch.zeros(rows, dtype=torch.bool, device=device)
+            stopped = torch.zeros(rows, dtype=torch.bool, device=device)
+            tokens: list[list[int]] = [[] for _ in range(rows)]
+            logprobs: list[list[float]] = [[] for _ in range(rows)]
+            for step in range(params.max_new_tokens):
+                token, logprob = sample_tokens(
+                    logits, params.temperature, params.top_p, params.top_k
+                )
+                alive = ~done
+                for i in alive.nonzero().flatten().tolist():
+                    tokens[i].append(int(token[i]))
+                    logprobs[i].append(float(logprob[i]))
+                hit = alive & (token == eos)
+                if params.stop:
+                    hit |= self._hit_stop_string(tokens, alive, params.stop, device)
+                stopped |= hit
+                done |= hit
+                if done.all() or step == params.max_new_tokens - 1:
+                    break
+                token = torch.where(alive, token, torch.full_like(token, pad))
+                attention = torch.cat([attention, alive.long()[:, None]], dim=1)
+                with autocast:
+                    out = model(
+                        input_ids=token[:, None],
+                        attention_mask=attention,
+                        position_ids=next_position,
+                        past_key_values=cache,
+                        use_cache=True,
+                    )
+                logits = out.logits[:, -1]
+                next_position = next_position + 1
+        finally:
+            model.train(was_training)
+        return tokens, logprobs, stopped.tolist()
+
+    def _hit_stop_string(self, tokens, alive, stops, device) -> torch.Tensor:
+        hit = torch.zeros(len(tokens), dtype=torch.bool, device=device)
+        for i in alive.nonzero().flatten().tolist():
+            tail = self.tokenizer.decode(tokens[i][-STOP_WINDOW:])
+            hit[i] = any(s in tail for s in stops)
+        return hit
+
+
+def _pad_float(rows: Sequence[Sequence[float]]) -> torch.Tensor:
+    width = max((len(r) for r in rows), default=0)
+    return torch.tensor([list(r) + [0.0] * (width - len(r)) for r in rows], dtype=torch.float32)

@@ -1,0 +1,61 @@
+"""What a rollout engine returns, and the sampling settings it takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_new_tokens: int = 64
+    temperature: float = 1.0  # 0 = greedy
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = off
+    stop: tuple[str, ...] = ()  # stop strings (kept in the output), in addition to EOS
+
+    def __post_init__(self):
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+
+
+@dataclass
+class Rollout:
+    """G completions for each of B prompts: N = B * G rows, a prompt's G rows contiguous.
+
+    prompt_ids, prompt_mask: [B, P] left-padded, one row per prompt (its G samples share it).
+    completion_ids: [N, C] right-padded with the pad id.
+    completion_mask: [N, C] 1 on generated tokens, up to and including EOS or a stop string.
+    sampling_logprobs: [N, C] log-prob of each sampled token under the sampling distribution
+      (softmax(logits / temperature), before top-p/top-k truncation); 0 where masked.
+    finished: [N] True if the completion ended with EOS or a stop string within the budget.
+    texts: N decoded completions (special tokens removed, stop strings kept).
+    """
+
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    completion_ids: torch.Tensor
+    completion_mask: torch.Tensor
+    sampling_logprobs: torch.Tensor
+    finished: torch.Tensor
+    texts: list[str]
+    group_size: int
+
+    @property
+    def num_prompts(self) -> int:
+        return self.prompt_ids.shape[0]
+
+    @property
+    def completion_lengths(self) -> torch.Tensor:  # [N]
+        return self.completion_mask.sum(1)
+
+    def to(self, device: torch.device | str) -> Rollout:
+        tensors = {k: v.to(device) for k, v in self.__dict__.items() if isinstance(v, torch.Tensor)}
+        return Rollout(**{**self.__dict__, **tensors})
