@@ -35,8 +35,7 @@ def main(cfg: DictConfig) -> float:
     L.seed_everything(cfg.seed, workers=True)
     model, tokenizer = instantiate(cfg.model)
     datamodule = instantiate(cfg.data, tokenizer=tokenizer)
-    reward = instantiate(cfg.reward)
-    module = instantiate(cfg.module, model=model, tokenizer=tokenizer, reward=reward)
+    module = instantiate(cfg.module, model=model, tokenizer=tokenizer)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=instantiate(cfg.logger))
 
     started = time.perf_counter()

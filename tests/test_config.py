@@ -14,11 +14,23 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-GROUPS = ["trainer", "model", "data", "stage", "logger", "strategy", "experiment"]
+GROUPS = [
+    "trainer",
+    "model",
+    "data",
+    "stage",
+    "reward",
+    "rollout",
+    "logger",
+    "strategy",
+    "experiment",
+]
 # Options with a mandatory (???) value, and what a user would pass.
 REQUIRED = {
     ("model", "hub"): ["model.name=some-org/some-model"],
     ("data", "jsonl"): ["data.source.path=problems.jsonl"],
+    ("data", "code_jsonl"): ["data.source.path=problems.jsonl"],
+    ("reward", "reward_model"): ["reward.terms.preference.params.name=tiny"],
 }
 
 
@@ -121,3 +133,32 @@ def test_unknown_option_names_the_valid_ones(tmp_path):
     with pytest.raises(MissingConfigException) as err:
         compose_config(["data=no_such_task"], tmp_path)
     assert "no_such_task" in str(err.value) and "arithmetic" in str(err.value)
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "reward").glob("*.yaml")))
+def test_every_reward_config_scores(option, tmp_path):
+    from r1.rewards import RewardSample
+
+    cfg = compose_config(
+        [f"reward={option}", "reward.workers=0"] + REQUIRED.get(("reward", option), []), tmp_path
+    )
+    reward = instantiate(cfg.reward)
+    good = "<think>\n2 + 3 = 5\n</think>\n<answer>5</answer>"
+    out = reward.score(
+        [
+            RewardSample(
+                good,
+                gold="5",
+                task="arithmetic",
+                meta={"language": "en"},
+                prompt="What is 2 + 3?",
+                num_tokens=12,
+                max_tokens=64,
+            ),
+            RewardSample("no idea", gold="5", num_tokens=64, max_tokens=64, truncated=True),
+        ]
+    )
+    assert set(out.terms) == set(cfg.reward.terms)
+    assert not any(out.errors.values())
+    if option not in ("reward_model", "code"):  # a random reward model / no tests: no ordering
+        assert out.total[0] > out.total[1]

@@ -24,5 +24,5 @@ def kl_estimate(
     if estimator == "k3":
         # Clamped so a token the reference finds very unlikely cannot overflow exp().
         log_ratio = log_ratio.clamp(-20.0, 20.0)
-        return torch.exp(log_ratio) - log_ratio - 1.0
+        return torch.expm1(log_ratio) - log_ratio  # = e^x - x - 1, without cancellation near 0
     raise ValueError(f"unknown KL estimator {estimator!r}; valid: {', '.join(KL_ESTIMATORS)}")

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 # The held-out split never depends on the run seed, so runs with different seeds are scored
 # on the same problems.
 SPLIT_SEED = 1234
+TRAIN_FORMATS = ("sft", "prompts")
 
 
 def split_problems(
@@ -59,8 +60,8 @@ def split_problems(
 class ReasoningDataModule(L.LightningDataModule):
     """Problems from a task or dataset, rendered with a prompt template and tokenised.
 
-    Training batches (SFT): `input_ids`, `labels` and `attention_mask` (or `position_ids` when
-    packing) [B, T]. Validation batches add what held-out generation needs: `prompt_ids` and
+    Training batches, `train_format=sft`: `input_ids`, `labels` and `attention_mask` (or
+    `position_ids` when packing) [B, T]; `train_format=prompts` (RL): see `prompt_batch`. Validation batches add what held-out generation needs: `prompt_ids` and
     `prompt_mask` [B, P] left-padded, `prompts` (the rendered strings) and `problems`.
     """
 
@@ -78,8 +79,14 @@ class ReasoningDataModule(L.LightningDataModule):
         seed: int = 0,
         num_workers: int = 0,
         language: str | None = None,
+        train_format: str = "sft",
     ):
         super().__init__()
+        if train_format not in TRAIN_FORMATS:
+            raise ValueError(
+                f"data.train_format {train_format!r} is not valid; choose one of {', '.join(TRAIN_FORMATS)}"
+            )
+        self.train_format = train_format
         source_language = getattr(source, "language", None)
         if language is not None and source_language is not None and language != source_language:
             raise ValueError(
@@ -142,7 +149,36 @@ class ReasoningDataModule(L.LightningDataModule):
             raise ValueError(f"every SFT example is longer than data.max_length={self.max_length}")
         return examples
 
+    def prompt_batch(self, problems: Sequence[Problem]) -> dict[str, Any]:
+        """What an RL step starts from: `problems`, rendered `prompts`, and `prompt_ids`
+        (a list of token-id lists, unpadded: the rollout engine pads)."""
+        prompts = [self.prompt(p) for p in problems]
+        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        too_long = [len(i) for i in ids if len(i) > self.max_length]
+        if too_long:
+            raise ValueError(
+                f"{len(too_long)} prompts are longer than data.max_length={self.max_length} "
+                f"tokens (longest {max(too_long)})"
+            )
+        return {"problems": list(problems), "prompts": prompts, "prompt_ids": ids}
+
+    def random_problems(self, k: int) -> list[Problem]:
+        """k training problems drawn at random (refills for dynamic sampling)."""
+        if not hasattr(self, "_refill_rng"):
+            self._refill_rng = random.Random(self.seed + 1)
+        return self._refill_rng.choices(self.train_problems, k=k)
+
     def train_dataloader(self) -> DataLoader:
+        if self.train_format == "prompts":
+            return DataLoader(
+                self.train_problems,
+                batch_size=self.batch_size,
+                shuffle=True,
+                collate_fn=self.prompt_batch,
+                num_workers=self.num_workers,
+                generator=self._generator(),
+                drop_last=True,
+            )
         examples = self.sft_examples(self.train_problems)
         pad = self.tokenizer.pad_token_id
         if self.packing:

@@ -6,7 +6,6 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from r1.data.problem import Problem
 
@@ -262,15 +261,3 @@ class CountdownTask(Task):
             task="countdown",
             meta={"numbers": numbers, "target": target, "language": language},
         )
-
-
-TASKS: dict[str, type[Task]] = {
-    "arithmetic": ArithmeticTask,
-    "countdown": CountdownTask,
-}
-
-
-def make_task(name: str, **kwargs: Any) -> Task:
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
-    return TASKS[name](**kwargs)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from r1.data.problem import Problem
-from r1.rewards.accuracy import answer_is_correct
+from r1.rewards.accuracy import answer_is_correct, extract_answer
 from r1.rewards.parsing import last_number, parse_completion
 from r1.rewards.types import RewardSample
 
@@ -60,9 +60,14 @@ class Score:
     strict_format: bool  # stopped, one <think> block then one <answer> block, nothing else
 
 
-def score_completion(problem: Problem, completion: Completion) -> Score:
+def score_completion(
+    problem: Problem, completion: Completion, answer_source: str = "answer_tag"
+) -> Score:
+    """answer_source: where the final answer is read for `correct`: the last <answer> block,
+    the last \\boxed{}, or the last number (for tasks that ask for the bare answer)."""
     parsed = parse_completion(completion.text)
-    answer_right = answer_is_correct(parsed.answer, problem.answer, problem.task, problem.meta)
+    answer = extract_answer(completion.text, answer_source)
+    answer_right = answer_is_correct(answer, problem.answer, problem.task, problem.meta)
     lenient = answer_right or (
         problem.task != "countdown"
         and answer_is_correct(

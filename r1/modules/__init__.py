@@ -1,6 +1,7 @@
 """LightningModules: thin compositions of r1.algorithms that log metrics."""
 
 from r1.modules.base import ReasoningModule
+from r1.modules.grpo import GRPOModule
 from r1.modules.sft import SFTModule
 
-__all__ = ["ReasoningModule", "SFTModule"]
+__all__ = ["GRPOModule", "ReasoningModule", "SFTModule"]

@@ -34,6 +34,7 @@ class ReasoningModule(L.LightningModule):
         max_new_tokens: int = 128,
         num_samples_kept: int = 4,
         reward: CompositeReward | None = None,
+        answer_source: str = "answer_tag",
     ):
         super().__init__()
         self.model = model
@@ -44,6 +45,7 @@ class ReasoningModule(L.LightningModule):
         self.max_new_tokens = max_new_tokens  # held-out generation budget
         self.num_samples_kept = num_samples_kept
         self.reward = reward
+        self.answer_source = answer_source  # where val/accuracy reads the final answer
         self.val_samples: list[dict[str, Any]] = []  # a few held-out samples for reports
         self.validated_at_step: int | None = None  # global step of the last full validation
 
@@ -76,7 +78,7 @@ class ReasoningModule(L.LightningModule):
             batch["prompt_mask"],
             self.max_new_tokens,
         )
-        scores = [score_completion(p, c) for p, c in zip(problems, completions)]
+        scores = [score_completion(p, c, self.answer_source) for p, c in zip(problems, completions)]
         metrics = {f"val/{k}": v for k, v in summarize(scores, completions).items()}
         if self.reward is not None:
             samples = reward_samples(problems, batch["prompts"], completions, self.max_new_tokens)

@@ -58,7 +58,7 @@ def math_equal(answer: str, gold: str) -> bool:
 
 
 def gold_is_usable(gold: str, task: str = "") -> bool:
-    if task == "countdown":
+    if task in ("countdown", "code"):  # judged by a checker / by tests, not by a gold answer
         return True
     if not gold.strip():
         return False
@@ -78,9 +78,13 @@ def answer_is_correct(
     """Check an extracted final answer against the gold one, with the task's own checker."""
     if answer is None or not answer.strip():
         return False
+    meta = meta or {}
     if task == "countdown":
-        meta = meta or {}
         return check_countdown(answer, meta.get("numbers", ()), meta.get("target", 0))
+    if task == "code":
+        from r1.rewards.code import passes_all_tests
+
+        return passes_all_tests(answer, meta.get("tests", ()))
     return math_equal(answer, gold)
 
 

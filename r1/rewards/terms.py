@@ -1,6 +1,7 @@
 """The built-in reward terms, registered by name (`reward.terms.<key>.fn`)."""
 
 from r1.rewards.accuracy import accuracy
+from r1.rewards.code import code_exec_batch
 from r1.rewards.format import format_soft, format_strict
 from r1.rewards.language import lang_consistency
 from r1.rewards.length import cosine_length, overlong_penalty
@@ -16,3 +17,4 @@ register_reward("overlong_penalty")(overlong_penalty)
 register_reward("ngram_repetition")(ngram_repetition)
 register_reward("lang_consistency")(lang_consistency)
 register_reward("reward_model", batched=True)(reward_model)
+register_reward("code_exec", batched=True)(code_exec_batch)

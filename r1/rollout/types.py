@@ -59,3 +59,49 @@ class Rollout:
     def to(self, device: torch.device | str) -> Rollout:
         tensors = {k: v.to(device) for k, v in self.__dict__.items() if isinstance(v, torch.Tensor)}
         return Rollout(**{**self.__dict__, **tensors})
+
+
+def concat_rollouts(parts: list[Rollout]) -> Rollout:
+    """Join rollouts of the same group size (e.g. refills of dynamic sampling), re-padding."""
+    if len(parts) == 1:
+        return parts[0]
+    if len({p.group_size for p in parts}) != 1:
+        raise ValueError("cannot join rollouts of different group sizes")
+
+    def cat(name: str, left: bool, value: float = 0) -> torch.Tensor:
+        tensors = [getattr(p, name) for p in parts]
+        width = max(t.shape[1] for t in tensors)
+        padded = []
+        for t in tensors:
+            pad = torch.full(
+                (t.shape[0], width - t.shape[1]), value, dtype=t.dtype, device=t.device
+            )
+            padded.append(torch.cat([pad, t] if left else [t, pad], dim=1))
+        return torch.cat(padded)
+
+    # Padded positions are masked everywhere, so the pad value in the id tensors is arbitrary.
+    return Rollout(
+        prompt_ids=cat("prompt_ids", left=True),
+        prompt_mask=cat("prompt_mask", left=True),
+        completion_ids=cat("completion_ids", left=False),
+        completion_mask=cat("completion_mask", left=False),
+        sampling_logprobs=cat("sampling_logprobs", left=False),
+        finished=torch.cat([p.finished for p in parts]),
+        texts=[t for p in parts for t in p.texts],
+        group_size=parts[0].group_size,
+    )
+
+
+def select_groups(rollout: Rollout, keep: torch.Tensor) -> Rollout:
+    """The rollout restricted to the prompts where keep [B] is True (with all their samples)."""
+    rows = keep.repeat_interleave(rollout.group_size)
+    return Rollout(
+        prompt_ids=rollout.prompt_ids[keep],
+        prompt_mask=rollout.prompt_mask[keep],
+        completion_ids=rollout.completion_ids[rows],
+        completion_mask=rollout.completion_mask[rows],
+        sampling_logprobs=rollout.sampling_logprobs[rows],
+        finished=rollout.finished[rows],
+        texts=[t for t, r in zip(rollout.texts, rows.tolist()) if r],
+        group_size=rollout.group_size,
+    )

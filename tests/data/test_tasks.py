@@ -12,7 +12,6 @@ from r1.data.tasks import (
     _BinOp,
     _Num,
     _worked,
-    make_task,
 )
 from r1.rewards.countdown import check_countdown
 from r1.rewards.language import language_consistency
@@ -193,16 +192,6 @@ def test_bad_constructor_args(cls, kwargs: dict, message: str) -> None:
 def test_generate_rejects_negative_n() -> None:
     with pytest.raises(ValueError, match="n must be >= 0, got -1"):
         ArithmeticTask().generate(-1, seed=0)
-
-
-def test_make_task() -> None:
-    task = make_task("arithmetic", digits=3, num_ops=1)
-    assert isinstance(task, ArithmeticTask) and task.digits == 3
-    assert isinstance(make_task("countdown"), CountdownTask)
-    with pytest.raises(
-        ValueError, match=re.escape("unknown task 'x'; valid: arithmetic, countdown")
-    ):
-        make_task("x")
 
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

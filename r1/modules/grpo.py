@@ -1,0 +1,218 @@
+"""GRPO (DeepSeekMath, used for DeepSeek-R1-Zero): group-relative advantages, PPO's clipped
+ratio objective, optional KL to a frozen reference, no value model.
+
+One training batch = one generation batch of B prompts x G samples (made by RolloutCallback),
+then `inner_updates` (mu) optimizer steps on it. Simplifications, written down:
+- the advantage is one number per sequence, applied to every token (outcome reward);
+- with mu = 1 the "old" policy is the current one (ratio 1, no clipping can happen); with
+  mu > 1 old log-probs are recomputed once, before the first update, by the training forward;
+- the KL term is added to the loss per token (the paper's form), not folded into the reward.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from r1.algorithms.kl import kl_estimate
+from r1.algorithms.losses import aggregate_loss, clipped_policy_loss
+from r1.models.forward import completion_logprobs
+from r1.modules.base import ReasoningModule
+from r1.rewards import CompositeReward
+from r1.rollout.callback import RolloutCallback, ScoredRollout
+from r1.rollout.hf import HFRolloutEngine
+from r1.rollout.types import SamplingParams
+
+
+class GRPOModule(ReasoningModule):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        reward: CompositeReward,
+        engine: Callable[..., Any] | None = None,
+        group_size: int = 8,
+        sampling: Mapping[str, Any] | None = None,
+        advantage: str = "grpo",
+        loss_aggregation: str = "seq_mean_token_mean",
+        clip_low: float = 0.2,
+        clip_high: float = 0.2,
+        dual_clip: float | None = None,
+        kl_coef: float = 0.0,
+        kl_estimator: str = "k3",
+        inner_updates: int = 1,
+        micro_batch_prompts: int | None = None,
+        mask_truncated: bool = False,
+        dynamic_sampling: bool = False,
+        max_grad_norm: float | None = 1.0,
+        shared_prefix: bool = True,
+        **base: Any,
+    ):
+        super().__init__(model, tokenizer, optimizer, reward=reward, **base)
+        if group_size < 2:
+            raise ValueError(
+                f"GRPO needs group_size >= 2 (advantages are relative to the group), got {group_size}"
+            )
+        if inner_updates < 1:
+            raise ValueError(f"inner_updates must be >= 1, got {inner_updates}")
+        if kl_coef < 0:
+            raise ValueError(f"kl_coef must be >= 0, got {kl_coef}")
+        self.automatic_optimization = False  # mu updates per generation batch
+        self.engine_factory = engine or HFRolloutEngine
+        self.group_size = group_size
+        sampling = dict(sampling or {})
+        self.sampling = SamplingParams(**{**sampling, "stop": tuple(sampling.get("stop") or ())})
+        self.advantage, self.loss_aggregation = advantage, loss_aggregation
+        self.clip_low, self.clip_high, self.dual_clip = clip_low, clip_high, dual_clip
+        self.kl_coef, self.kl_estimator = kl_coef, kl_estimator
+        self.inner_updates, self.micro_batch_prompts = inner_updates, micro_batch_prompts
+        self.mask_truncated, self.dynamic_sampling = mask_truncated, dynamic_sampling
+        self.max_grad_norm, self.shared_prefix = max_grad_norm, shared_prefix
+        self.ref_model: torch.nn.Module | None = None  # only loaded when kl_coef > 0
+        self.engine = None
+
+    def configure_callbacks(self):
+        precision = str(self.trainer.precision) if self._trainer else ""
+        autocast = "bfloat16" if "bf16" in precision else "float16" if "16" in precision else None
+        self.engine = self.engine_factory(
+            model=self.model, tokenizer=self.tokenizer, autocast_dtype=autocast
+        )
+        return [
+            RolloutCallback(
+                self.engine,
+                self.reward,
+                self.sampling,
+                self.group_size,
+                self.advantage,
+                self.dynamic_sampling,
+            )
+        ]
+
+    def setup(self, stage: str) -> None:
+        if (
+            self.kl_coef > 0
+            and self.ref_model is None
+            and not hasattr(self.model, "disable_adapter")
+        ):
+            self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+
+    def _logprobs(self, model, rollout, rows: slice, prompts: slice):
+        return completion_logprobs(
+            model,
+            rollout.prompt_ids[prompts],
+            rollout.prompt_mask[prompts],
+            rollout.completion_ids[rows],
+            rollout.completion_mask[rows],
+            self.group_size,
+            temperature=self.sampling.temperature or 1.0,
+            shared_prefix=self.shared_prefix,
+        )
+
+    @torch.no_grad()
+    def _reference_logprobs(self, rollout, chunks) -> torch.Tensor:
+        if hasattr(self.model, "disable_adapter"):  # LoRA: the reference is the base model
+            with self.model.disable_adapter():
+                return torch.cat([self._logprobs(self.model, rollout, r, p)[0] for r, p in chunks])
+        return torch.cat([self._logprobs(self.ref_model, rollout, r, p)[0] for r, p in chunks])
+
+    def _chunks(self, num_prompts: int) -> list[tuple[slice, slice]]:
+        """(rows, prompts) slices of the micro-batches; groups are never split."""
+        size = self.micro_batch_prompts or num_prompts
+        return [
+            (
+                slice(b * self.group_size, min(b + size, num_prompts) * self.group_size),
+                slice(b, min(b + size, num_prompts)),
+            )
+            for b in range(0, num_prompts, size)
+        ]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        scored: ScoredRollout = batch["scored"]
+        rollout = scored.rollout.to(self.device)
+        advantages = scored.advantages.to(self.device)
+        mask = rollout.completion_mask.float()
+        if self.mask_truncated:
+            mask = mask * rollout.finished.float()[:, None]
+        chunks = self._chunks(rollout.num_prompts)
+        # Denominators over the whole generation batch (and all ranks), so that splitting it
+        # into micro-batches leaves the gradient unchanged.
+        num_tokens = self.all_gather(mask.sum()).sum().clamp(min=1)
+        num_sequences = self.all_gather(
+            torch.tensor(float(mask.shape[0]), device=self.device)
+        ).sum()
+        old_logprobs = None
+        if self.inner_updates > 1:
+            with torch.no_grad():
+                old_logprobs = torch.cat(
+                    [self._logprobs(self.model, rollout, r, p)[0] for r, p in chunks]
+                )
+        ref_logprobs = self._reference_logprobs(rollout, chunks) if self.kl_coef > 0 else None
+
+        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        totals = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0}
+        for _ in range(self.inner_updates):
+            optimizer.zero_grad()
+            for rows, prompts in chunks:
+                logprobs, entropy = self._logprobs(self.model, rollout, rows, prompts)
+                old = old_logprobs[rows] if old_logprobs is not None else logprobs.detach()
+                per_token, clipped = clipped_policy_loss(
+                    logprobs, old, advantages[rows], self.clip_low, self.clip_high, self.dual_clip
+                )
+                m = mask[rows]
+                if ref_logprobs is not None:
+                    kl = kl_estimate(logprobs, ref_logprobs[rows], self.kl_estimator)
+                    per_token = per_token + self.kl_coef * kl
+                    totals["kl"] += float((kl.detach() * m).sum() / num_tokens)
+                loss = aggregate_loss(
+                    per_token,
+                    m,
+                    self.loss_aggregation,
+                    num_sequences=num_sequences,
+                    num_tokens=num_tokens,
+                    max_tokens=self.sampling.max_new_tokens,
+                )
+                self.manual_backward(loss)
+                totals["loss"] += float(loss.detach())
+                totals["clipped"] += float((clipped.float() * m).sum() / num_tokens)
+                totals["entropy"] += float((entropy * m).sum() / num_tokens)
+            if self.max_grad_norm:
+                self.clip_gradients(
+                    optimizer, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm"
+                )
+            optimizer.step()
+            scheduler.step()
+
+        updates = self.inner_updates
+        metrics = dict(scored.metrics)
+        metrics.update(
+            {
+                "train/loss": totals["loss"] / updates,
+                "train/clip_ratio": totals["clipped"] / updates,
+                "train/entropy": totals["entropy"] / updates,
+                "train/kl": totals["kl"] / updates,
+                "train/lr": optimizer.param_groups[0]["lr"],
+                "perf/step_s": time.perf_counter() - scored.started,
+            }
+        )
+        for name, value in metrics.items():
+            if value == value:  # NaN: no sample had a signal for this term
+                self.log(
+                    name, value, batch_size=rollout.num_prompts, prog_bar=name == "train/reward"
+                )
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])
+        total = (
+            self.trainer.max_steps
+            if self.trainer.max_steps and self.trainer.max_steps > 0
+            else int(self.trainer.estimated_stepping_batches) * self.inner_updates
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.lr_scheduler(optimizer, total), "interval": "step"},
+        }

@@ -1,0 +1,136 @@
+"""RolloutCallback: before each RL training batch, sample G completions per prompt, score
+them, and compute advantages; after the optimizer step, push weights to the engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+
+from r1.algorithms.advantages import compute_advantages
+from r1.rewards import CompositeReward, RewardSample
+from r1.rollout.engine import RolloutEngine
+from r1.rollout.types import Rollout, SamplingParams, concat_rollouts, select_groups
+
+
+@dataclass
+class ScoredRollout:
+    """A rollout with its rewards [N] (NaN = no signal), advantages [N], and the metrics of
+    this generation batch (train/reward*, rollout/*), ready for the policy update."""
+
+    rollout: Rollout
+    rewards: torch.Tensor
+    advantages: torch.Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+    started: float = 0.0  # perf_counter() when the step began, for perf/step_s
+
+
+def reward_samples_for(
+    rollout: Rollout, problems: Sequence[Any], prompts: Sequence[str], max_tokens: int
+) -> list[RewardSample]:
+    g = rollout.group_size
+    lengths = rollout.completion_lengths.tolist()
+    return [
+        RewardSample(
+            completion=text,
+            gold=problems[i // g].answer,
+            task=problems[i // g].task,
+            meta=problems[i // g].meta,
+            prompt=prompts[i // g],
+            num_tokens=int(lengths[i]),
+            max_tokens=max_tokens,
+            truncated=not bool(rollout.finished[i]),
+        )
+        for i, text in enumerate(rollout.texts)
+    ]
+
+
+class RolloutCallback(L.Callback):
+    def __init__(
+        self,
+        engine: RolloutEngine,
+        reward: CompositeReward,
+        sampling: SamplingParams,
+        group_size: int,
+        advantage: str = "grpo",
+        dynamic_sampling: bool = False,
+        max_refills: int = 3,
+    ):
+        self.engine, self.reward, self.sampling = engine, reward, sampling
+        self.group_size, self.advantage = group_size, advantage
+        self.dynamic_sampling, self.max_refills = dynamic_sampling, max_refills
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: dict, batch_idx: int
+    ) -> None:
+        started = time.perf_counter()
+        step = trainer.global_step
+        rollout, rewards, metrics = self._generate_and_score(batch, step)
+        zero_spread = self._zero_spread(rewards)
+        metrics["train/zero_spread_groups"] = zero_spread.float().mean().item()
+        if self.dynamic_sampling:
+            rollout, rewards = self._refill(trainer, batch, rollout, rewards, zero_spread, step)
+        valid = ~torch.isnan(rewards)
+        advantages = compute_advantages(
+            self.advantage, torch.nan_to_num(rewards), self.group_size, valid
+        )
+        generated = int(rollout.completion_mask.sum())
+        elapsed = time.perf_counter() - started
+        metrics.update(
+            {
+                "train/completion_len": rollout.completion_lengths.float().mean().item(),
+                "train/stop_rate": rollout.finished.float().mean().item(),
+                "rollout/tokens_per_s": generated / max(elapsed, 1e-9),
+                "rollout/s": elapsed,
+            }
+        )
+        batch["scored"] = ScoredRollout(rollout, rewards, advantages, metrics, started)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.engine.update_weights(pl_module.model)
+
+    def _generate_and_score(self, batch: dict, step: int):
+        rollout = self.engine.generate(batch["prompt_ids"], self.sampling, self.group_size)
+        samples = reward_samples_for(
+            rollout, batch["problems"], batch["prompts"], self.sampling.max_new_tokens
+        )
+        scored = self.reward.score(samples, step=step)
+        rewards = torch.tensor([float("nan") if r is None else r for r in scored.total])
+        return rollout, rewards, scored.metrics("train")
+
+    def _zero_spread(self, rewards: torch.Tensor) -> torch.Tensor:
+        """[B] True for groups whose rewards are all equal (they carry no learning signal)."""
+        grouped = torch.nan_to_num(rewards, nan=0.0).view(-1, self.group_size)
+        return (grouped == grouped[:, :1]).all(1)
+
+    def _refill(self, trainer, batch, rollout, rewards, zero_spread, step):
+        """Dynamic sampling (DAPO): drop groups with zero reward spread and sample fresh prompts
+        until the batch is full again or `max_refills` rounds are spent."""
+        wanted = len(batch["problems"])
+        keep = ~zero_spread
+        parts, part_rewards = (
+            [select_groups(rollout, keep)],
+            [rewards.view(-1, self.group_size)[keep].flatten()],
+        )
+        kept = int(keep.sum())
+        datamodule = trainer.datamodule
+        for _ in range(self.max_refills):
+            missing = wanted - kept
+            if missing <= 0:
+                break
+            extra = datamodule.prompt_batch(datamodule.random_problems(missing))
+            more, more_rewards, _ = self._generate_and_score(extra, step)
+            good = ~self._zero_spread(more_rewards)
+            parts.append(select_groups(more, good))
+            part_rewards.append(more_rewards.view(-1, self.group_size)[good].flatten())
+            kept += int(good.sum())
+        if not kept:  # nothing learnable this step: keep the original batch (zero advantages)
+            return rollout, rewards
+        joined = concat_rollouts([p for p in parts if p.num_prompts])
+        keep_groups = torch.arange(joined.num_prompts) < wanted
+        joined = select_groups(joined, keep_groups)
+        return joined, torch.cat(part_rewards)[: wanted * self.group_size]

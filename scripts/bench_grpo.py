@@ -1,0 +1,271 @@
+"""r1's GRPO against TRL's GRPOTrainer: same model, prompts, G, completion length, batch,
+learning rate, reward and number of steps, one after the other.
+
+    python scripts/bench_grpo.py                 # 10 steps each, bf16 autocast for both
+    python scripts/bench_grpo.py --steps 20 --precision fp32
+
+Writes outputs/bench/grpo_vs_trl.json: samples/s, generated tokens/s, s/step, peak RSS and
+the reward curve for each, and the ratios r1/TRL. Each side runs in its own child process
+(started in turn by this one), so each peak-memory figure is that side's alone; the parent
+samples the child's RSS every 50 ms. The first step of each side is warm-up and not timed.
+
+The work (the TRL comparison task of issue 4): SmolLM2-135M-Instruct, "What is 47 + 38?
+Answer with just the number." in the chat template, 4 prompts x 8 samples, 16 new tokens,
+temperature 1.0, lr 3e-5, no KL; reward 1 when the last number is the sum and the completion
+ended with EOS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPTS_PER_STEP, GROUP, MAX_NEW, LR = 4, 8, 16, 3e-5
+QUESTION = "What is {expression}? Answer with just the number."
+
+
+def problems(n: int):
+    from r1.data.tasks import ArithmeticTask
+
+    return ArithmeticTask(digits=2, num_ops=1, ops=("+",), question_format=QUESTION).generate(
+        n, seed=0
+    )
+
+
+def run_r1(steps: int, precision: str, out: Path) -> None:
+    """r1 through its real entry point's pieces (the same config as experiment=grpo_addition)."""
+    import lightning as L
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+    from omegaconf import open_dict
+
+    overrides = [
+        "experiment=grpo_addition",
+        f"trainer.max_steps={steps}",
+        "validate_before_training=false",
+        "+trainer.limit_val_batches=0",
+        "trainer.val_check_interval=null",
+        "logger=csv",
+        f"trainer.precision={'bf16-mixed' if precision == 'bf16' else '32-true'}",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+    ]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = tempfile.mkdtemp(prefix="bench_r1_")
+    HydraConfig.instance().set_config(cfg)
+    L.seed_everything(0)
+    model, tokenizer = instantiate(cfg.model)
+    datamodule = instantiate(cfg.data, tokenizer=tokenizer)
+    module = instantiate(cfg.module, model=model, tokenizer=tokenizer)
+    step_times, rewards, tokens = [], [], []
+
+    class Timer(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            step_times.append(time.perf_counter() - self.started)
+            scored = batch["scored"]
+            rewards.append(float(scored.rewards.nanmean()))
+            tokens.append(int(scored.rollout.completion_mask.sum()))
+
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[Timer()])
+    trainer.fit(module, datamodule)
+    module.reward.close()
+    out.write_text(json.dumps({"step_s": step_times, "reward": rewards, "tokens": tokens}))
+
+
+def run_trl(steps: int, precision: str, out: Path) -> None:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from r1.models.builtin import smollm2_checkpoint_dir
+    from r1.rewards.accuracy import math_equal
+    from r1.rewards.parsing import last_number
+
+    path = str(smollm2_checkpoint_dir())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    data = problems(400)
+    dataset = Dataset.from_list(
+        [{"prompt": [{"role": "user", "content": p.question}], "gold": p.answer} for p in data]
+    )
+    eos = tokenizer.eos_token_id
+
+    def stops_with_right_sum(prompts, completions, completion_ids, gold, **kwargs):
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        return [
+            float(eos in ids and (n := last_number(t)) is not None and math_equal(n, g))
+            for t, ids, g in zip(texts, completion_ids, gold)
+        ]
+
+    config = GRPOConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench_trl_"),
+        per_device_train_batch_size=PROMPTS_PER_STEP * GROUP,
+        num_generations=GROUP,
+        max_completion_length=MAX_NEW,
+        temperature=1.0,
+        learning_rate=LR,
+        beta=0.0,
+        max_steps=steps,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        bf16=precision == "bf16",
+        seed=0,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    step_times, rewards, tokens = [], [], []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            step_times.append(time.perf_counter() - self.started)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "reward" in logs:
+                rewards.append(logs["reward"])
+                tokens.append(logs.get("completions/mean_length", 0) * PROMPTS_PER_STEP * GROUP)
+
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=stops_with_right_sum,
+        args=config,
+        train_dataset=dataset,
+        callbacks=[Timer()],
+    )
+    trainer.train()
+    out.write_text(json.dumps({"step_s": step_times, "reward": rewards, "tokens": tokens}))
+
+
+def measure(side: str, steps: int, precision: str) -> dict:
+    """Run one side in a child process, sampling its resident memory."""
+    import psutil
+
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            side,
+            "--steps",
+            str(steps),
+            "--precision",
+            precision,
+            "--child-out",
+            str(out),
+        ],
+        cwd=ROOT,
+    )
+    peak, process = 0, psutil.Process(child.pid)
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            try:
+                peak = max(peak, process.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = child.wait()
+    done.set()
+    sampler.join()
+    if code != 0:
+        raise SystemExit(f"{side} run failed with exit code {code}")
+    result = json.loads(out.read_text())
+    timed = result["step_s"][1:]  # the first step is warm-up
+    timed_tokens = result["tokens"][1:] if len(result["tokens"]) > 1 else result["tokens"]
+    samples_per_step = PROMPTS_PER_STEP * GROUP
+    seconds = sum(timed)
+    return {
+        "side": side,
+        "steps_timed": len(timed),
+        "s_per_step": seconds / len(timed),
+        "samples_per_s": samples_per_step * len(timed) / seconds,
+        "generated_tokens_per_s": sum(timed_tokens[: len(timed)]) / seconds,
+        "peak_rss_gb": peak / 2**30,
+        "reward_per_step": result["reward"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
+    parser.add_argument("--sides", nargs="+", default=["r1", "trl"])
+    parser.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "grpo_vs_trl.json"))
+    parser.add_argument("--child", choices=["r1", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        (run_r1 if args.child == "r1" else run_trl)(
+            args.steps, args.precision, Path(args.child_out)
+        )
+        return
+
+    results = {side: measure(side, args.steps, args.precision) for side in args.sides}
+    report = {
+        "settings": {
+            "steps": args.steps,
+            "precision": args.precision,
+            "prompts_per_step": PROMPTS_PER_STEP,
+            "group_size": GROUP,
+            "max_new_tokens": MAX_NEW,
+            "lr": LR,
+            "kl": 0.0,
+        },
+        "results": results,
+    }
+    if {"r1", "trl"} <= set(results):
+        r1, trl = results["r1"], results["trl"]
+        report["ratios_r1_over_trl"] = {
+            "samples_per_s": r1["samples_per_s"] / trl["samples_per_s"],
+            "generated_tokens_per_s": r1["generated_tokens_per_s"] / trl["generated_tokens_per_s"],
+            "peak_rss": r1["peak_rss_gb"] / trl["peak_rss_gb"],
+        }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(f"{'side':<6}{'s/step':>9}{'samples/s':>11}{'gen tok/s':>11}{'peak RSS GB':>13}")
+    for r in results.values():
+        print(
+            f"{r['side']:<6}{r['s_per_step']:>9.2f}{r['samples_per_s']:>11.2f}"
+            f"{r['generated_tokens_per_s']:>11.1f}{r['peak_rss_gb']:>13.2f}"
+        )
+    if "ratios_r1_over_trl" in report:
+        print(
+            "r1 / TRL: "
+            + ", ".join(f"{k} {v:.2f}x" for k, v in report["ratios_r1_over_trl"].items())
+        )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

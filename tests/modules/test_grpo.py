@@ -1,0 +1,208 @@
+"""The GRPO update on the tiny model, and a few steps through scripts/train.py."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from r1.models import load_model
+from r1.models.forward import completion_logprobs
+from r1.modules import GRPOModule
+from r1.rewards import CompositeReward
+from r1.rollout.callback import ScoredRollout
+from r1.rollout.hf import HFRolloutEngine
+from r1.rollout.types import SamplingParams
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fixed_rollout(tokenizer, group_size=2):
+    engine = HFRolloutEngine(load_model("tiny", seed=3)[0], tokenizer)
+    prompt = tokenizer("What is 2 + 3?", add_special_tokens=False)["input_ids"]
+    torch.manual_seed(0)
+    return engine.generate([prompt], SamplingParams(max_new_tokens=5), n=group_size)
+
+
+def make_module(model, tokenizer, **kwargs):
+    module = GRPOModule(
+        model,
+        tokenizer,
+        optimizer=lambda p: torch.optim.SGD(p, lr=0.5),
+        reward=CompositeReward({"accuracy": {}}, workers=0),
+        group_size=2,
+        sampling={"max_new_tokens": 5},
+        max_grad_norm=None,
+        **kwargs,
+    )
+    optimizer = module.optimizer_factory(list(model.parameters()))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    module.optimizers = lambda: optimizer
+    module.lr_schedulers = lambda: scheduler
+    module.manual_backward = lambda loss: loss.backward()
+    module.all_gather = lambda t: t
+    module.log = lambda *a, **k: None
+    return module
+
+
+def logprob_sums(model, rollout):
+    with torch.no_grad():
+        lp, _ = completion_logprobs(
+            model,
+            rollout.prompt_ids,
+            rollout.prompt_mask,
+            rollout.completion_ids,
+            rollout.completion_mask,
+            rollout.group_size,
+        )
+    return (lp * rollout.completion_mask).sum(1)
+
+
+def test_one_step_raises_the_positive_and_lowers_the_negative_completion():
+    model, tokenizer = load_model("tiny", seed=3)
+    rollout = fixed_rollout(tokenizer)
+    assert rollout.texts[0] != rollout.texts[1]
+    module = make_module(model, tokenizer)
+    before = logprob_sums(model, rollout)
+    advantages = torch.tensor([1.0, -1.0])
+    module.training_step(
+        {"scored": ScoredRollout(rollout, torch.tensor([1.0, 0.0]), advantages)}, 0
+    )
+    after = logprob_sums(model, rollout)
+    assert after[0] > before[0] and after[1] < before[1]
+
+
+def test_second_inner_update_sees_a_ratio_other_than_one(monkeypatch):
+    model, tokenizer = load_model("tiny", seed=3)
+    rollout = fixed_rollout(tokenizer)
+    module = make_module(model, tokenizer, inner_updates=2)
+    ratios = []
+    import r1.modules.grpo as grpo
+
+    real = grpo.clipped_policy_loss
+
+    def spy(logprobs, old, *args, **kwargs):
+        ratios.append(torch.exp(logprobs - old).detach())
+        return real(logprobs, old, *args, **kwargs)
+
+    monkeypatch.setattr(grpo, "clipped_policy_loss", spy)
+    module.training_step(
+        {"scored": ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0]))}, 0
+    )
+    mask = rollout.completion_mask.bool()
+    assert len(ratios) == 2
+    torch.testing.assert_close(ratios[0][mask], torch.ones_like(ratios[0][mask]), atol=1e-5, rtol=0)
+    assert (ratios[1][mask] - 1).abs().max() > 1e-3
+
+
+def test_shared_prefix_equals_full_forward_in_logprobs_and_gradients():
+    model, tokenizer = load_model("tiny", seed=3)
+    engine = HFRolloutEngine(model, tokenizer)
+    prompts = [
+        tokenizer(q, add_special_tokens=False)["input_ids"] for q in ("What is 2 + 3?", "Hi")
+    ]
+    rollout = engine.generate(prompts, SamplingParams(max_new_tokens=6), n=3)
+    grads = []
+    for shared in (True, False):
+        model.zero_grad()
+        lp, _ = completion_logprobs(
+            model,
+            rollout.prompt_ids,
+            rollout.prompt_mask,
+            rollout.completion_ids,
+            rollout.completion_mask,
+            3,
+            shared_prefix=shared,
+        )
+        (lp * rollout.completion_mask).sum().backward()
+        grads.append((lp.detach(), [p.grad.clone() for p in model.parameters()]))
+    mask = rollout.completion_mask.bool()
+    torch.testing.assert_close(grads[0][0][mask], grads[1][0][mask], atol=1e-4, rtol=1e-4)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+
+
+def test_masked_truncated_completions_do_not_move_the_policy():
+    model, tokenizer = load_model("tiny", seed=3)
+    rollout = fixed_rollout(tokenizer)
+    rollout.finished = torch.tensor([False, False])
+    module = make_module(model, tokenizer, mask_truncated=True)
+    before = copy.deepcopy(model.state_dict())
+    module.training_step(
+        {"scored": ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0]))}, 0
+    )
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_reference_model_only_with_kl():
+    model, tokenizer = load_model("tiny")
+    without = make_module(model, tokenizer, kl_coef=0.0)
+    without.setup("fit")
+    assert without.ref_model is None
+    with_kl = make_module(model, tokenizer, kl_coef=0.1)
+    with_kl.setup("fit")
+    assert with_kl.ref_model is not None and not any(
+        p.requires_grad for p in with_kl.ref_model.parameters()
+    )
+
+
+def test_bad_settings_are_named():
+    model, tokenizer = load_model("tiny")
+    with pytest.raises(ValueError, match="group_size >= 2.*got 1"):
+        GRPOModule(model, tokenizer, optimizer=None, reward=None, group_size=1)
+    with pytest.raises(ValueError, match="inner_updates must be >= 1, got 0"):
+        GRPOModule(model, tokenizer, optimizer=None, reward=None, inner_updates=0)
+
+
+GRPO_METRICS = {
+    "train/reward",
+    "train/reward/accuracy",
+    "train/reward/format",
+    "train/kl",
+    "train/clip_ratio",
+    "train/entropy",
+    "train/completion_len",
+    "val/accuracy",
+    "rollout/tokens_per_s",
+    "perf/step_s",
+    "train/loss",
+    "train/stop_rate",
+}
+
+
+def test_tiny_grpo_run_through_train_script(tmp_path):
+    import subprocess
+
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable,
+        "scripts/train.py",
+        "stage=grpo",
+        "model=tiny",
+        f"hydra.run.dir={run_dir}",
+        "data.num_train=16",
+        "data.num_val=4",
+        "module.group_size=8",
+        "data.batch_size=2",
+        "module.sampling.max_new_tokens=10",
+        "trainer.max_steps=3",
+        "module.kl_coef=0.1",
+        "module.inner_updates=1",
+        "trainer.precision=32-true",
+        "module.optimizer.lr=1e-3",
+        "reward=repetition",  # varies on random text: non-zero advantages, so the policy moves
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with open(run_dir / "logs" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    logged = {k for r in rows for k, v in r.items() if v}
+    assert GRPO_METRICS <= logged, GRPO_METRICS - logged
+    steps = sorted({int(r["step"]) for r in rows if r.get("train/loss")})
+    assert steps == [0, 1, 2]
+    assert any(float(r["train/kl"]) > 0 for r in rows if r.get("train/kl"))
+    assert (run_dir / "checkpoint" / "config.json").exists()

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from r1.algorithms.sampling import sample_tokens
+from r1.models.forward import completion_logprobs
+from r1.rollout.hf import HFRolloutEngine
+from r1.rollout.types import SamplingParams, concat_rollouts, select_groups
+
+
+def prompts(tokenizer):
+    return [
+        tokenizer(q, add_special_tokens=False)["input_ids"]
+        for q in ("What is 2 + 3?", "Hi", "Count: 1 2 3 4 5")
+    ]
+
+
+def test_rollout_shapes_masks_and_groups(tiny):
+    model, tokenizer = tiny
+    torch.manual_seed(0)
+    rollout = HFRolloutEngine(model, tokenizer).generate(
+        prompts(tokenizer), SamplingParams(max_new_tokens=6), n=4
+    )
+    assert rollout.prompt_ids.shape[0] == 3 and rollout.completion_ids.shape[0] == 12
+    assert rollout.group_size == 4 and len(rollout.texts) == 12
+    lengths = rollout.completion_mask.sum(1)
+    assert (lengths >= 1).all() and (lengths <= 6).all()
+    # the mask is a prefix of ones; finished rows end with EOS or stop, unfinished ones used the budget
+    for row, n in zip(rollout.completion_mask, lengths):
+        assert row[:n].all() and not row[n:].any()
+    eos = tokenizer.eos_token_id
+    for ids, n, done in zip(rollout.completion_ids, lengths, rollout.finished):
+        assert done == (ids[n - 1] == eos) or (not done and n == 6)
+
+
+def test_sampling_logprobs_match_the_training_forward(tiny):
+    """The engine's per-token log-probs are those the policy update recomputes (mu > 1 and
+    importance corrections rely on it)."""
+    model, tokenizer = tiny
+    torch.manual_seed(1)
+    params = SamplingParams(max_new_tokens=8, temperature=0.7)
+    rollout = HFRolloutEngine(model, tokenizer).generate(prompts(tokenizer), params, n=3)
+    with torch.no_grad():
+        logprobs, _ = completion_logprobs(
+            model,
+            rollout.prompt_ids,
+            rollout.prompt_mask,
+            rollout.completion_ids,
+            rollout.completion_mask,
+            3,
+            temperature=0.7,
+        )
+    mask = rollout.completion_mask.bool()
+    torch.testing.assert_close(
+        logprobs[mask], rollout.sampling_logprobs[mask], atol=2e-4, rtol=1e-4
+    )
+
+
+def test_greedy_is_independent_of_batching_and_padding(tiny):
+    model, tokenizer = tiny
+    engine = HFRolloutEngine(model, tokenizer, max_prompts_per_chunk=1)
+    params = SamplingParams(max_new_tokens=6, temperature=0)
+    together = HFRolloutEngine(model, tokenizer).generate(prompts(tokenizer), params, n=2)
+    apart = engine.generate(prompts(tokenizer), params, n=2)
+    assert together.texts == apart.texts
+    assert together.texts[0] == together.texts[1]  # greedy: the G samples agree
+
+
+def test_stop_strings_end_a_completion_and_stay_in_it(tiny):
+    model, tokenizer = tiny
+    engine = HFRolloutEngine(model, tokenizer)
+    free = engine.generate(
+        prompts(tokenizer)[:1], SamplingParams(max_new_tokens=8, temperature=0), n=1
+    )
+    stop = free.texts[0][2:4]  # a piece the model is known to produce
+    assert stop.strip(), free.texts
+    stopped = engine.generate(
+        prompts(tokenizer)[:1], SamplingParams(max_new_tokens=8, temperature=0, stop=(stop,)), n=1
+    )
+    assert stop in stopped.texts[0] and bool(stopped.finished[0])
+    assert stopped.completion_mask.sum() < free.completion_mask.sum()
+
+
+def test_engine_restores_train_mode(tiny):
+    model, tokenizer = tiny
+    model.train()
+    HFRolloutEngine(model, tokenizer).generate(
+        prompts(tokenizer)[:1], SamplingParams(max_new_tokens=2), n=2
+    )
+    assert model.training
+    model.eval()
+
+
+def test_select_and_concat_rollouts(tiny):
+    model, tokenizer = tiny
+    engine = HFRolloutEngine(model, tokenizer)
+    a = engine.generate(prompts(tokenizer), SamplingParams(max_new_tokens=3), n=2)
+    b = engine.generate(prompts(tokenizer)[:1], SamplingParams(max_new_tokens=5), n=2)
+    picked = select_groups(a, torch.tensor([True, False, True]))
+    assert picked.num_prompts == 2 and picked.texts == a.texts[:2] + a.texts[4:]
+    joined = concat_rollouts([picked, b])
+    assert joined.num_prompts == 3 and joined.completion_ids.shape[0] == 6
+    assert joined.completion_mask[:4].sum() == picked.completion_mask.sum()
+
+
+def test_sampling_params_are_checked():
+    with pytest.raises(ValueError, match="top_p must be in \\(0, 1\\], got 1.5"):
+        SamplingParams(top_p=1.5)
+    with pytest.raises(ValueError, match="max_new_tokens must be >= 1, got 0"):
+        SamplingParams(max_new_tokens=0)
+
+
+def test_top_k_and_top_p_restrict_the_draw():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(2000, 1)
+    tokens, logprobs = sample_tokens(logits, temperature=1.0, top_k=2)
+    assert set(tokens.tolist()) == {0, 1}
+    torch.testing.assert_close(
+        logprobs[tokens == 0],
+        torch.full_like(logprobs[tokens == 0], torch.log(torch.tensor(0.5)).item()),
+    )
+    # top_p = 0.8: tokens 0 and 1 reach 0.8; token 2 (the cumulative mass before it is 0.8) is out
+    tokens, _ = sample_tokens(logits, temperature=1.0, top_p=0.8)
+    assert set(tokens.tolist()) == {0, 1}
+    tokens, _ = sample_tokens(logits, temperature=1.0, top_p=0.81)
+    assert set(tokens.tolist()) == {0, 1, 2}
+    greedy, _ = sample_tokens(logits[:3], temperature=0)
+    assert greedy.tolist() == [0, 0, 0]
