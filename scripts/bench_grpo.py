@@ -56,8 +56,8 @@ def run_r1(steps: int, precision: str, out: Path) -> None:
         "trainer.val_check_interval=null",
         "logger=csv",
         f"trainer.precision={'bf16-mixed' if precision == 'bf16' else '32-true'}",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
+        "+trainer.enable_progress_bar=false",
+        "+trainer.enable_model_summary=false",
     ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
