@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS_PER_STEP, GROUP, MAX_NEW, LR = 4, 8, 16, 3e-5
+EVALUATE = os.environ.get("R1_BENCH_EVAL") == "1"  # set by --eval for the child processes
 QUESTION = "What is {expression}? Answer with just the number."
 
 
@@ -38,6 +39,37 @@ def problems(n: int):
     return ArithmeticTask(digits=2, num_ops=1, ops=("+",), question_format=QUESTION).generate(
         n, seed=0
     )
+
+
+def heldout_accuracy(model, tokenizer, num: int = 100) -> dict[str, float]:
+    """Greedy on the held-out problems of experiment=grpo_addition, scored the same way for
+    both sides: strict = stops within 32 tokens and the last number is the sum; lenient = the
+    last number within the first 12 tokens is the sum (TRL's own scoring of this task)."""
+    import torch
+
+    from r1.data.datamodule import SPLIT_SEED
+    from r1.data.sft import pad_left
+    from r1.data.tasks import ArithmeticTask
+    from r1.eval.heldout import generate_greedy
+    from r1.rewards.accuracy import math_equal
+    from r1.rewards.parsing import last_number
+
+    held_out = ArithmeticTask(digits=2, num_ops=1, ops=("+",), question_format=QUESTION).generate(num, SPLIT_SEED)
+    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p.question}], add_generation_prompt=True,
+                                         return_dict=True)["input_ids"] for p in held_out]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        completions = generate_greedy(model, tokenizer, pad_left(ids, tokenizer.pad_token_id),
+                                      pad_left([[1] * len(i) for i in ids], 0), max_new_tokens=32)
+    strict = lenient = 0
+    for problem, completion in zip(held_out, completions):
+        number = last_number(completion.text)
+        strict += completion.stopped and number is not None and math_equal(number, problem.answer)
+        first = tokenizer.decode(tokenizer(completion.text, add_special_tokens=False)["input_ids"][:12])
+        early = last_number(first)
+        lenient += early is not None and math_equal(early, problem.answer)
+    return {"strict": strict / num, "lenient": lenient / num,
+            "stop_rate": sum(c.stopped for c in completions) / num,
+            "samples": [c.text for c in completions[:5]]}
 
 
 def run_r1(steps: int, precision: str, out: Path) -> None:
@@ -59,6 +91,7 @@ def run_r1(steps: int, precision: str, out: Path) -> None:
         "+trainer.enable_progress_bar=false",
         "+trainer.enable_model_summary=false",
     ]
+    overrides += json.loads(os.environ.get("R1_BENCH_OVERRIDES", "[]"))
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
@@ -83,7 +116,10 @@ def run_r1(steps: int, precision: str, out: Path) -> None:
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[Timer()])
     trainer.fit(module, datamodule)
     module.reward.close()
-    out.write_text(json.dumps({"step_s": step_times, "reward": rewards, "tokens": tokens}))
+    result = {"step_s": step_times, "reward": rewards, "tokens": tokens}
+    if EVALUATE:
+        result["heldout"] = heldout_accuracy(module.model, tokenizer)
+    out.write_text(json.dumps(result))
 
 
 def run_trl(steps: int, precision: str, out: Path) -> None:
@@ -155,7 +191,10 @@ def run_trl(steps: int, precision: str, out: Path) -> None:
         callbacks=[Timer()],
     )
     trainer.train()
-    out.write_text(json.dumps({"step_s": step_times, "reward": rewards, "tokens": tokens}))
+    result = {"step_s": step_times, "reward": rewards, "tokens": tokens}
+    if EVALUATE:
+        result["heldout"] = heldout_accuracy(trainer.model.eval(), tokenizer)
+    out.write_text(json.dumps(result))
 
 
 def measure(side: str, steps: int, precision: str) -> dict:
@@ -220,6 +259,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     parser.add_argument("--sides", nargs="+", default=["r1", "trl"])
+    parser.add_argument("--eval", action="store_true", help="score each side's final model on the held-out set")
+    # TRL has no dynamic sampling: identical settings means r1 without it too.
+    parser.add_argument("--r1-overrides", nargs="*", default=["module.dynamic_sampling=false"],
+                        help="config overrides for r1 (default: module.dynamic_sampling=false)")
     parser.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "grpo_vs_trl.json"))
     parser.add_argument("--child", choices=["r1", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -231,6 +274,9 @@ def main() -> None:
         )
         return
 
+    if args.eval:
+        os.environ["R1_BENCH_EVAL"] = "1"
+    os.environ["R1_BENCH_OVERRIDES"] = json.dumps(args.r1_overrides)
     results = {side: measure(side, args.steps, args.precision) for side in args.sides}
     report = {
         "settings": {
@@ -259,6 +305,11 @@ def main() -> None:
             f"{r['side']:<6}{r['s_per_step']:>9.2f}{r['samples_per_s']:>11.2f}"
             f"{r['generated_tokens_per_s']:>11.1f}{r['peak_rss_gb']:>13.2f}"
         )
+    for r in results.values():
+        if r["heldout"]:
+            h = r["heldout"]
+            print(f"{r['side']}: held-out strict {h['strict']:.2f}, lenient {h['lenient']:.2f}, "
+                  f"stop rate {h['stop_rate']:.2f}")
     if "ratios_r1_over_trl" in report:
         print(
             "r1 / TRL: "

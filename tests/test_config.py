@@ -31,6 +31,7 @@ REQUIRED = {
     ("data", "jsonl"): ["data.source.path=problems.jsonl"],
     ("data", "code_jsonl"): ["data.source.path=problems.jsonl"],
     ("reward", "reward_model"): ["reward.terms.preference.params.name=tiny"],
+    ("experiment", "r1_cold_start_rl"): ["model.path=/some/checkpoint"],
 }
 
 

@@ -154,7 +154,7 @@ class GRPOModule(ReasoningModule):
         ref_logprobs = self._reference_logprobs(rollout, chunks) if self.kl_coef > 0 else None
 
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
-        totals = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0}
+        totals = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0, "grad_norm": 0.0}
         for _ in range(self.inner_updates):
             optimizer.zero_grad()
             for rows, prompts in chunks:
@@ -180,10 +180,7 @@ class GRPOModule(ReasoningModule):
                 totals["loss"] += float(loss.detach())
                 totals["clipped"] += float((clipped.float() * m).sum() / num_tokens)
                 totals["entropy"] += float((entropy * m).sum() / num_tokens)
-            if self.max_grad_norm:
-                self.clip_gradients(
-                    optimizer, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm"
-                )
+            totals["grad_norm"] += float(self._clip_gradients(optimizer))
             optimizer.step()
             scheduler.step()
 
@@ -196,6 +193,7 @@ class GRPOModule(ReasoningModule):
                 "train/entropy": totals["entropy"] / updates,
                 "train/kl": totals["kl"] / updates,
                 "train/lr": optimizer.param_groups[0]["lr"],
+                "train/grad_norm": totals["grad_norm"] / updates,
                 "perf/step_s": time.perf_counter() - scored.started,
             }
         )
@@ -204,6 +202,19 @@ class GRPOModule(ReasoningModule):
                 self.log(
                     name, value, batch_size=rollout.num_prompts, prog_bar=name == "train/reward"
                 )
+
+    def _clip_gradients(self, optimizer) -> torch.Tensor:
+        """Clip to max_grad_norm and return the norm before clipping. Lightning refuses to clip
+        for fused optimizers under autocast, although bf16 and fp32 scale no gradients; only
+        with an fp16 grad scaler must Lightning unscale first."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        plugin = self._trainer.precision_plugin if self._trainer is not None else None
+        if getattr(plugin, "scaler", None) is not None:
+            if self.max_grad_norm:
+                self.clip_gradients(optimizer, gradient_clip_val=self.max_grad_norm,
+                                    gradient_clip_algorithm="norm")
+            return torch.tensor(float("nan"))
+        return torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm or float("inf"))
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])

@@ -66,69 +66,68 @@ class HFRolloutEngine:
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
         was_training = model.training
         model.eval()
-        autocast = (
-            torch.autocast(device.type, dtype=self.autocast_dtype)
-            if self.autocast_dtype
-            else nullcontext()
-        )
+        # One autocast region for the whole loop: autocast caches the low-precision copies of
+        # the weights only until its region exits, so a region per step re-casts every weight
+        # for every token.
+        autocast = (torch.autocast(device.type, dtype=self.autocast_dtype)
+                    if self.autocast_dtype else nullcontext())
         try:
-            ids = pad_left(prompts, pad).to(device)
-            mask = pad_left([[1] * len(p) for p in prompts], 0).to(device)
-            positions = (mask.cumsum(1) - 1).clamp(min=0)
-            cache = DynamicCache()
             with autocast:
-                out = model(
-                    input_ids=ids,
-                    attention_mask=mask,
-                    position_ids=positions,
-                    past_key_values=cache,
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
-            cache.batch_repeat_interleave(n)
-            logits = out.logits[:, -1].repeat_interleave(n, 0)  # [N, V]
-            attention = mask.repeat_interleave(n, 0)  # [N, P + t]
-            next_position = positions[:, -1:].repeat_interleave(n, 0) + 1  # [N, 1]
-            rows = logits.shape[0]
-            done = torch.zeros(rows, dtype=torch.bool, device=device)
-            stopped = torch.zeros(rows, dtype=torch.bool, device=device)
-            tokens: list[list[int]] = [[] for _ in range(rows)]
-            logprobs: list[list[float]] = [[] for _ in range(rows)]
-            for step in range(params.max_new_tokens):
-                token, logprob = sample_tokens(
-                    logits, params.temperature, params.top_p, params.top_k
-                )
-                alive = ~done
-                for i in alive.nonzero().flatten().tolist():
-                    tokens[i].append(int(token[i]))
-                    logprobs[i].append(float(logprob[i]))
-                hit = alive & (token == eos)
-                if params.stop:
-                    hit |= self._hit_stop_string(tokens, alive, params.stop, device)
-                stopped |= hit
-                done |= hit
-                if done.all() or step == params.max_new_tokens - 1:
-                    break
-                token = torch.where(alive, token, torch.full_like(token, pad))
-                attention = torch.cat([attention, alive.long()[:, None]], dim=1)
-                with autocast:
-                    out = model(
-                        input_ids=token[:, None],
-                        attention_mask=attention,
-                        position_ids=next_position,
-                        past_key_values=cache,
-                        use_cache=True,
-                    )
-                logits = out.logits[:, -1]
-                next_position = next_position + 1
+                return self._decode(model, device, prompts, params, n, pad, eos)
         finally:
             model.train(was_training)
-        return tokens, logprobs, stopped.tolist()
 
-    def _hit_stop_string(self, tokens, alive, stops, device) -> torch.Tensor:
-        hit = torch.zeros(len(tokens), dtype=torch.bool, device=device)
+    def _decode(self, model, device, prompts, params: SamplingParams, n: int, pad: int, eos: int):
+        ids = pad_left(prompts, pad).to(device)
+        mask = pad_left([[1] * len(p) for p in prompts], 0).to(device)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache.batch_repeat_interleave(n)
+        logits = out.logits[:, -1].repeat_interleave(n, 0)             # [N, V]
+        attention = mask.repeat_interleave(n, 0)                       # [N, P + t]
+        next_position = positions[:, -1:].repeat_interleave(n, 0) + 1  # [N, 1]
+        rows = logits.shape[0]
+        done = torch.zeros(rows, dtype=torch.bool, device=device)
+        stopped = torch.zeros(rows, dtype=torch.bool, device=device)
+        step_tokens, step_logprobs, step_alive = [], [], []            # each [N] per step
+        for step in range(params.max_new_tokens):
+            token, logprob = sample_tokens(logits, params.temperature, params.top_p, params.top_k)
+            alive = ~done
+            step_tokens.append(token)
+            step_logprobs.append(logprob)
+            step_alive.append(alive)
+            hit = alive & (token == eos)
+            if params.stop:
+                hit |= self._hit_stop_string(torch.stack(step_tokens, 1), torch.stack(step_alive, 1),
+                                             alive, params.stop)
+            stopped |= hit
+            done |= hit
+            if done.all() or step == params.max_new_tokens - 1:
+                break
+            token = torch.where(alive, token, torch.full_like(token, pad))
+            attention = torch.cat([attention, alive.long()[:, None]], dim=1)
+            out = model(input_ids=token[:, None], attention_mask=attention,
+                        position_ids=next_position, past_key_values=cache, use_cache=True)
+            logits = out.logits[:, -1]
+            next_position = next_position + 1
+        kept = torch.stack(step_alive, 1).cpu()                        # [N, steps]
+        token_rows = torch.stack(step_tokens, 1).cpu().tolist()
+        logprob_rows = torch.stack(step_logprobs, 1).float().cpu().tolist()
+        lengths = kept.sum(1).tolist()
+        tokens = [row[:k] for row, k in zip(token_rows, lengths)]
+        logprobs = [row[:k] for row, k in zip(logprob_rows, lengths)]
+        return tokens, logprobs, stopped.cpu().tolist()
+
+    def _hit_stop_string(self, tokens: torch.Tensor, kept: torch.Tensor, alive: torch.Tensor,
+                         stops: Sequence[str]) -> torch.Tensor:
+        """[N] True where a still-running row's text now ends in a stop string.
+        tokens, kept: [N, t] sampled so far and whether each belongs to its completion."""
+        hit = torch.zeros_like(alive)
         for i in alive.nonzero().flatten().tolist():
-            tail = self.tokenizer.decode(tokens[i][-STOP_WINDOW:])
+            row = tokens[i][kept[i]][-STOP_WINDOW:].tolist()
+            tail = self.tokenizer.decode(row)
             hit[i] = any(s in tail for s in stops)
         return hit
 
