@@ -54,22 +54,38 @@ def heldout_accuracy(model, tokenizer, num: int = 100) -> dict[str, float]:
     from r1.rewards.accuracy import math_equal
     from r1.rewards.parsing import last_number
 
-    held_out = ArithmeticTask(digits=2, num_ops=1, ops=("+",), question_format=QUESTION).generate(num, SPLIT_SEED)
-    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p.question}], add_generation_prompt=True,
-                                         return_dict=True)["input_ids"] for p in held_out]
+    held_out = ArithmeticTask(digits=2, num_ops=1, ops=("+",), question_format=QUESTION).generate(
+        num, SPLIT_SEED
+    )
+    ids = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": p.question}], add_generation_prompt=True, return_dict=True
+        )["input_ids"]
+        for p in held_out
+    ]
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        completions = generate_greedy(model, tokenizer, pad_left(ids, tokenizer.pad_token_id),
-                                      pad_left([[1] * len(i) for i in ids], 0), max_new_tokens=32)
+        completions = generate_greedy(
+            model,
+            tokenizer,
+            pad_left(ids, tokenizer.pad_token_id),
+            pad_left([[1] * len(i) for i in ids], 0),
+            max_new_tokens=32,
+        )
     strict = lenient = 0
     for problem, completion in zip(held_out, completions):
         number = last_number(completion.text)
         strict += completion.stopped and number is not None and math_equal(number, problem.answer)
-        first = tokenizer.decode(tokenizer(completion.text, add_special_tokens=False)["input_ids"][:12])
+        first = tokenizer.decode(
+            tokenizer(completion.text, add_special_tokens=False)["input_ids"][:12]
+        )
         early = last_number(first)
         lenient += early is not None and math_equal(early, problem.answer)
-    return {"strict": strict / num, "lenient": lenient / num,
-            "stop_rate": sum(c.stopped for c in completions) / num,
-            "samples": [c.text for c in completions[:5]]}
+    return {
+        "strict": strict / num,
+        "lenient": lenient / num,
+        "stop_rate": sum(c.stopped for c in completions) / num,
+        "samples": [c.text for c in completions[:5]],
+    }
 
 
 def run_r1(steps: int, precision: str, out: Path) -> None:
@@ -249,6 +265,7 @@ def measure(side: str, steps: int, precision: str) -> dict:
         "generated_tokens_per_s": sum(timed_tokens[: len(timed)]) / seconds,
         "peak_rss_gb": peak / 2**30,
         "reward_per_step": result["reward"],
+        "heldout": result.get("heldout"),
     }
 
 
@@ -259,10 +276,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     parser.add_argument("--sides", nargs="+", default=["r1", "trl"])
-    parser.add_argument("--eval", action="store_true", help="score each side's final model on the held-out set")
-    # TRL has no dynamic sampling: identical settings means r1 without it too.
-    parser.add_argument("--r1-overrides", nargs="*", default=["module.dynamic_sampling=false"],
-                        help="config overrides for r1 (default: module.dynamic_sampling=false)")
+    parser.add_argument(
+        "--eval", action="store_true", help="score each side's final model on the held-out set"
+    )
+    # Identical settings: TRL has no dynamic sampling and runs a constant LR here.
+    parser.add_argument(
+        "--r1-overrides",
+        nargs="*",
+        default=["module.dynamic_sampling=false", "module.min_lr_ratio=1.0"],
+        help="config overrides for r1 (default: no dynamic sampling, constant LR)",
+    )
     parser.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "grpo_vs_trl.json"))
     parser.add_argument("--child", choices=["r1", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -308,8 +331,10 @@ def main() -> None:
     for r in results.values():
         if r["heldout"]:
             h = r["heldout"]
-            print(f"{r['side']}: held-out strict {h['strict']:.2f}, lenient {h['lenient']:.2f}, "
-                  f"stop rate {h['stop_rate']:.2f}")
+            print(
+                f"{r['side']}: held-out strict {h['strict']:.2f}, lenient {h['lenient']:.2f}, "
+                f"stop rate {h['stop_rate']:.2f}"
+            )
     if "ratios_r1_over_trl" in report:
         print(
             "r1 / TRL: "

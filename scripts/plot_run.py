@@ -18,15 +18,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-PANELS = [("train/reward", "train reward"), ("val/accuracy", "held-out strict accuracy"),
-          ("train/completion_len", "completion length (tokens)"), ("train/stop_rate", "share of completions that stop")]
+PANELS = [
+    ("train/reward", "train reward"),
+    ("val/accuracy", "held-out strict accuracy"),
+    ("train/completion_len", "completion length (tokens)"),
+    ("train/stop_rate", "share of completions that stop"),
+]
 
 
 def read_series(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
     with open(run_dir / "logs" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     # wall clock: cumulative perf/step_s by step (validation time is not included)
-    step_seconds = {int(float(r["step"])): float(r["perf/step_s"]) for r in rows if r.get("perf/step_s")}
+    step_seconds = {
+        int(float(r["step"])): float(r["perf/step_s"]) for r in rows if r.get("perf/step_s")
+    }
     elapsed, clock = 0.0, {}
     for step in sorted(step_seconds):
         clock[step] = elapsed
@@ -49,8 +55,12 @@ def plot(runs: list[Path], labels: list[str], out: Path, title: str) -> None:
         for ax, (name, ylabel) in zip(axes, PANELS):
             points = sorted(series.get(name, []))
             if points:
-                ax.plot(*zip(*points), marker="o" if name.startswith("val/") else None,
-                        markersize=4, label=label)
+                ax.plot(
+                    *zip(*points),
+                    marker="o" if name.startswith("val/") else None,
+                    markersize=4,
+                    label=label,
+                )
             ax.set_xlabel("minutes of training (wall clock)")
             ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
@@ -66,7 +76,9 @@ def plot(runs: list[Path], labels: list[str], out: Path, title: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--labels", nargs="*")
     parser.add_argument("--out", type=Path, required=True)

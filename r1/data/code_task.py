@@ -12,10 +12,9 @@ import random
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from r1.data.loaders import DataError, _text_field
+from r1.data.loaders import DataError, _text_field, read_jsonl
 from r1.data.problem import Problem
 from r1.data.tasks import Task
 
@@ -173,21 +172,7 @@ def load_code_jsonl(path: str | os.PathLike[str]) -> list[Problem]:
     ``{"assert"}`` objects), optional ``solution`` and ``answer`` (reference code),
     optional ``task`` (default "code") and ``meta``; other keys go to meta as well.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: JSON may hold U+2028
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e})") from None
-    problems = [
-        _code_row(line, f"{path} line {line_no}")
-        for line_no, line in enumerate(lines, start=1)
-        if line.strip()
-    ]
-    if not problems:
-        raise DataError(f"{path}: file contains no problems")
-    return problems
+    return read_jsonl(path, _code_row)
 
 
 def _code_row(line: str, where: str) -> Problem:

@@ -170,34 +170,24 @@ class ReasoningDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.train_format == "prompts":
-            return DataLoader(
-                self.train_problems,
-                batch_size=self.batch_size,
-                shuffle=True,
-                collate_fn=self.prompt_batch,
-                num_workers=self.num_workers,
-                generator=self._generator(),
-                drop_last=True,
-            )
+            return self._shuffled(self.train_problems, self.prompt_batch, drop_last=True)
         examples = self.sft_examples(self.train_problems)
         pad = self.tokenizer.pad_token_id
         if self.packing:
-            packs = pack_examples(examples, self.max_length)
-            return DataLoader(
-                packs,
-                batch_size=self.batch_size,
-                shuffle=True,
-                collate_fn=lambda b: collate_packed(b, pad),
-                num_workers=self.num_workers,
-                generator=self._generator(),
+            return self._shuffled(
+                pack_examples(examples, self.max_length), lambda b: collate_packed(b, pad)
             )
+        return self._shuffled(examples, lambda b: collate_sft(b, pad))
+
+    def _shuffled(self, items, collate, drop_last: bool = False) -> DataLoader:
         return DataLoader(
-            examples,
+            items,
             batch_size=self.batch_size,
             shuffle=True,
-            collate_fn=lambda b: collate_sft(b, pad),
+            collate_fn=collate,
             num_workers=self.num_workers,
             generator=self._generator(),
+            drop_last=drop_last,
         )
 
     def val_dataloader(self) -> DataLoader:

@@ -51,6 +51,19 @@ def load_jsonl(
     when the ``task`` argument is None, and a ``meta`` object is merged into meta.
     Any other keys go to meta as well.
     """
+    return read_jsonl(
+        path,
+        lambda line, where: _jsonl_row(
+            line, where, question_field, answer_field, solution_field, task
+        ),
+    )
+
+
+def read_jsonl(
+    path: str | os.PathLike[str], parse_row: Callable[[str, str], Problem]
+) -> list[Problem]:
+    """Problems from the non-blank lines of a JSONL file; `parse_row(line, where)` gets each
+    line and a "file line N" label for its error messages."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -59,9 +72,7 @@ def load_jsonl(
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text ({e})") from None
     problems = [
-        _jsonl_row(
-            line, f"{path} line {line_no}", question_field, answer_field, solution_field, task
-        )
+        parse_row(line, f"{path} line {line_no}")
         for line_no, line in enumerate(lines, start=1)
         if line.strip()
     ]

@@ -64,9 +64,12 @@ def _is_current(directory: Path, stamp: dict, marker_file: str) -> bool:
         return False
 
 
-def _convert_atomically(target: Path, stamp: dict, write) -> Path:
-    """Run `write(tmpdir)` and move the result to `target` in one rename, so an interrupted
-    conversion never leaves a half-written cache that a later load would trust."""
+def _cached_conversion(target: Path, stamp: dict, marker_file: str, write) -> Path:
+    """`target` if it holds a conversion of the same source, else run `write(tmpdir)` and move
+    the result to `target` in one rename, so an interrupted conversion never leaves a
+    half-written cache that a later load would trust."""
+    if _is_current(target, stamp, marker_file):
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
@@ -89,16 +92,15 @@ def smollm2_tokenizer_dir() -> Path:
     model_dir = cache_dir() / "models" / "smollm2_135m"
     if _is_current(model_dir, stamp, "tokenizer_config.json"):
         return model_dir
-    target = cache_dir() / "tokenizers" / "smollm2"
-    if _is_current(target, stamp, "tokenizer_config.json"):
-        return target
 
     def write(tmp: Path) -> None:
         log.info("converting the SmolLM2 tokenizer from %s", gguf)
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         tokenizer.save_pretrained(tmp)
 
-    return _convert_atomically(target, stamp, write)
+    return _cached_conversion(
+        cache_dir() / "tokenizers" / "smollm2", stamp, "tokenizer_config.json", write
+    )
 
 
 def smollm2_checkpoint_dir() -> Path:
@@ -107,9 +109,6 @@ def smollm2_checkpoint_dir() -> Path:
 
     gguf = smollm2_gguf_path()
     stamp = _source_stamp(gguf)
-    target = cache_dir() / "models" / "smollm2_135m"
-    if _is_current(target, stamp, "config.json"):
-        return target
 
     def write(tmp: Path) -> None:
         log.info("converting SmolLM2-135M-Instruct from %s (one time)", gguf)
@@ -128,7 +127,7 @@ def smollm2_checkpoint_dir() -> Path:
         model.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(tmp)
 
-    return _convert_atomically(target, stamp, write)
+    return _cached_conversion(cache_dir() / "models" / "smollm2_135m", stamp, "config.json", write)
 
 
 def tiny_config(vocab_size: int, **overrides):

@@ -211,8 +211,9 @@ class GRPOModule(ReasoningModule):
         plugin = self._trainer.precision_plugin if self._trainer is not None else None
         if getattr(plugin, "scaler", None) is not None:
             if self.max_grad_norm:
-                self.clip_gradients(optimizer, gradient_clip_val=self.max_grad_norm,
-                                    gradient_clip_algorithm="norm")
+                self.clip_gradients(
+                    optimizer, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm"
+                )
             return torch.tensor(float("nan"))
         return torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm or float("inf"))
 

@@ -16,6 +16,10 @@ from r1.rewards.types import RewardSample
 _PLAIN_NUMBER = re.compile(r"^\s*\$?\s*(-?\d{1,3}(?:,\d{3})+|-?\d+)(\.\d+)?\s*\$?\s*$")
 _PLAIN_FRACTION = re.compile(r"^\s*(-?\d+)\s*/\s*(\d+)\s*$")
 MAX_ANSWER_CHARS = 1000  # longer "answers" are wrong: nobody's final answer is a page long
+# An exponent tower (10**10**10, 9^{9^{9}}) is nobody's final answer, and evaluating one can
+# hang sympy in C code for minutes: such answers are wrong without asking math-verify.
+_TOWER = re.compile(r"(\*\*|\^)\s*[({]?\s*-?[\w.]+\s*[)}]?\s*(\*\*|\^)|\^\s*\{[^{}]*\^")
+MATH_VERIFY_TIMEOUT_S = 2
 ANSWER_SOURCES = ("answer_tag", "boxed", "last_number")
 
 
@@ -37,14 +41,16 @@ def math_equal(answer: str, gold: str) -> bool:
     raises. math-verify's own SIGALRM time limit only works on the main thread, and no signal
     stops C-level bignum work: call this through the reward workers for a hard limit.
     """
-    if len(answer) > MAX_ANSWER_CHARS:
+    if len(answer) > MAX_ANSWER_CHARS or _TOWER.search(answer):
         return False
     exact_answer, exact_gold = plain_number(answer), plain_number(gold)
     if exact_answer is not None and exact_gold is not None:
         return exact_answer == exact_gold
     from math_verify import parse, verify
 
-    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    timeout = (
+        MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+    )
     try:
         return bool(
             verify(

@@ -50,6 +50,7 @@ the code itself does makes `run_python` raise.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import json
@@ -729,12 +730,11 @@ def _private_filesystem(
     }
 
     for path, flags in _mount_points().items():
-        try:
+        # A mount point that is gone was covered by a later mount: out of reach anyway.
+        with contextlib.suppress(FileNotFoundError):
             libc.mount(
                 None, path, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | flags, None
             )
-        except FileNotFoundError:
-            pass  # covered by a later mount, so out of reach anyway
 
     size = max(_TMPFS_FILES * limits["max_file_bytes"], 1 << 20)
     writable = [d for d in _WRITABLE_DIRS if os.path.isdir(d) and not os.path.islink(d)]

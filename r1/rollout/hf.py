@@ -69,8 +69,11 @@ class HFRolloutEngine:
         # One autocast region for the whole loop: autocast caches the low-precision copies of
         # the weights only until its region exits, so a region per step re-casts every weight
         # for every token.
-        autocast = (torch.autocast(device.type, dtype=self.autocast_dtype)
-                    if self.autocast_dtype else nullcontext())
+        autocast = (
+            torch.autocast(device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype
+            else nullcontext()
+        )
         try:
             with autocast:
                 return self._decode(model, device, prompts, params, n, pad, eos)
@@ -82,16 +85,22 @@ class HFRolloutEngine:
         mask = pad_left([[1] * len(p) for p in prompts], 0).to(device)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         cache = DynamicCache()
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
         cache.batch_repeat_interleave(n)
-        logits = out.logits[:, -1].repeat_interleave(n, 0)             # [N, V]
-        attention = mask.repeat_interleave(n, 0)                       # [N, P + t]
+        logits = out.logits[:, -1].repeat_interleave(n, 0)  # [N, V]
+        attention = mask.repeat_interleave(n, 0)  # [N, P + t]
         next_position = positions[:, -1:].repeat_interleave(n, 0) + 1  # [N, 1]
         rows = logits.shape[0]
         done = torch.zeros(rows, dtype=torch.bool, device=device)
         stopped = torch.zeros(rows, dtype=torch.bool, device=device)
-        step_tokens, step_logprobs, step_alive = [], [], []            # each [N] per step
+        step_tokens, step_logprobs, step_alive = [], [], []  # each [N] per step
         for step in range(params.max_new_tokens):
             token, logprob = sample_tokens(logits, params.temperature, params.top_p, params.top_k)
             alive = ~done
@@ -100,19 +109,25 @@ class HFRolloutEngine:
             step_alive.append(alive)
             hit = alive & (token == eos)
             if params.stop:
-                hit |= self._hit_stop_string(torch.stack(step_tokens, 1), torch.stack(step_alive, 1),
-                                             alive, params.stop)
+                hit |= self._hit_stop_string(
+                    torch.stack(step_tokens, 1), torch.stack(step_alive, 1), alive, params.stop
+                )
             stopped |= hit
             done |= hit
             if done.all() or step == params.max_new_tokens - 1:
                 break
             token = torch.where(alive, token, torch.full_like(token, pad))
             attention = torch.cat([attention, alive.long()[:, None]], dim=1)
-            out = model(input_ids=token[:, None], attention_mask=attention,
-                        position_ids=next_position, past_key_values=cache, use_cache=True)
+            out = model(
+                input_ids=token[:, None],
+                attention_mask=attention,
+                position_ids=next_position,
+                past_key_values=cache,
+                use_cache=True,
+            )
             logits = out.logits[:, -1]
             next_position = next_position + 1
-        kept = torch.stack(step_alive, 1).cpu()                        # [N, steps]
+        kept = torch.stack(step_alive, 1).cpu()  # [N, steps]
         token_rows = torch.stack(step_tokens, 1).cpu().tolist()
         logprob_rows = torch.stack(step_logprobs, 1).float().cpu().tolist()
         lengths = kept.sum(1).tolist()
@@ -120,8 +135,9 @@ class HFRolloutEngine:
         logprobs = [row[:k] for row, k in zip(logprob_rows, lengths)]
         return tokens, logprobs, stopped.cpu().tolist()
 
-    def _hit_stop_string(self, tokens: torch.Tensor, kept: torch.Tensor, alive: torch.Tensor,
-                         stops: Sequence[str]) -> torch.Tensor:
+    def _hit_stop_string(
+        self, tokens: torch.Tensor, kept: torch.Tensor, alive: torch.Tensor, stops: Sequence[str]
+    ) -> torch.Tensor:
         """[N] True where a still-running row's text now ends in a stop string.
         tokens, kept: [N, t] sampled so far and whether each belongs to its completion."""
         hit = torch.zeros_like(alive)

@@ -78,7 +78,7 @@ def test_interrupted_conversion_leaves_no_cache(tmp_path):
         raise RuntimeError("killed mid-conversion")
 
     with pytest.raises(RuntimeError):
-        builtin._convert_atomically(target, {"source": "x"}, failing_write)
+        builtin._cached_conversion(target, {"source": "x"}, "config.json", failing_write)
     assert not target.exists()
     assert list((tmp_path / "models").iterdir()) == []
 

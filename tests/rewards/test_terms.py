@@ -34,6 +34,8 @@ GOOD = "<think>\n47 + 38 = 85\n</think>\n<answer>85</answer>"
         ("<answer>" + "9" * 5000 + "</answer>", "85", 0.0),  # huge
         ("<answer>\\frac{\\frac{\\frac{1}{2}}{</answer>", "85", 0.0),  # adversarial LaTeX
         ("<answer>\\sqrt{" * 200 + "</answer>", "85", 0.0),
+        ("<answer>10**10**10</answer>", "85", 0.0),  # tower: rejected up front
+        ("<answer>9^{9^{9}}</answer>", "85", 0.0),
         ("x" * 200_000 + GOOD, "85", 1.0),  # very long output
         (GOOD, "", None),  # no gold: no signal
     ],

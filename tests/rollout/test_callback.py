@@ -22,14 +22,21 @@ class FakeEngine:
         texts = []
         for ids in prompt_ids:
             easy = ids[0] == 1
-            texts += ["<answer>7</answer>" if easy or i % 2 == 0 else "<answer>8</answer>" for i in range(n)]
+            texts += [
+                "<answer>7</answer>" if easy or i % 2 == 0 else "<answer>8</answer>"
+                for i in range(n)
+            ]
         rows = len(texts)
-        return Rollout(prompt_ids=torch.tensor([list(p) for p in prompt_ids]),
-                       prompt_mask=torch.ones(len(prompt_ids), len(prompt_ids[0]), dtype=torch.long),
-                       completion_ids=torch.ones(rows, 3, dtype=torch.long),
-                       completion_mask=torch.ones(rows, 3, dtype=torch.long),
-                       sampling_logprobs=torch.zeros(rows, 3), finished=torch.ones(rows, dtype=torch.bool),
-                       texts=texts, group_size=n)
+        return Rollout(
+            prompt_ids=torch.tensor([list(p) for p in prompt_ids]),
+            prompt_mask=torch.ones(len(prompt_ids), len(prompt_ids[0]), dtype=torch.long),
+            completion_ids=torch.ones(rows, 3, dtype=torch.long),
+            completion_mask=torch.ones(rows, 3, dtype=torch.long),
+            sampling_logprobs=torch.zeros(rows, 3),
+            finished=torch.ones(rows, dtype=torch.bool),
+            texts=texts,
+            group_size=n,
+        )
 
     def update_weights(self, model):
         pass
@@ -37,7 +44,11 @@ class FakeEngine:
 
 def batch_of(kinds):
     problems = [Problem(question=k, answer="7") for k in kinds]
-    return {"problems": problems, "prompts": kinds, "prompt_ids": [[1 if k == "easy" else 2] for k in kinds]}
+    return {
+        "problems": problems,
+        "prompts": kinds,
+        "prompt_ids": [[1 if k == "easy" else 2] for k in kinds],
+    }
 
 
 class FakeDataModule:
@@ -55,8 +66,13 @@ class FakeTrainer:
 
 def run(dynamic):
     engine = FakeEngine()
-    callback = RolloutCallback(engine, CompositeReward({"accuracy": {}}, workers=0), SamplingParams(max_new_tokens=3),
-                               group_size=4, dynamic_sampling=dynamic)
+    callback = RolloutCallback(
+        engine,
+        CompositeReward({"accuracy": {}}, workers=0),
+        SamplingParams(max_new_tokens=3),
+        group_size=4,
+        dynamic_sampling=dynamic,
+    )
     batch = batch_of(["easy", "hard", "easy"])
     callback.on_train_batch_start(FakeTrainer(), None, batch, 0)
     return engine, batch["scored"]
@@ -65,11 +81,15 @@ def run(dynamic):
 def test_scores_and_group_advantages():
     _, scored = run(dynamic=False)
     assert scored.rewards.tolist() == [1, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1, 1]
-    assert scored.advantages[:4].abs().sum() == 0 and scored.advantages[8:].abs().sum() == 0  # zero spread
+    assert (
+        scored.advantages[:4].abs().sum() == 0 and scored.advantages[8:].abs().sum() == 0
+    )  # zero spread
     assert scored.advantages[4] > 0 > scored.advantages[5]
     assert abs(scored.metrics["train/zero_spread_groups"] - 2 / 3) < 1e-6
     assert scored.metrics["train/reward"] == 10 / 12
-    assert {"rollout/tokens_per_s", "train/completion_len", "train/stop_rate"} <= set(scored.metrics)
+    assert {"rollout/tokens_per_s", "train/completion_len", "train/stop_rate"} <= set(
+        scored.metrics
+    )
 
 
 def test_dynamic_sampling_replaces_zero_spread_groups():
