@@ -6,7 +6,6 @@ A code problem's tests live in ``meta["tests"]`` in the format `r1.rewards.code`
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import string
@@ -14,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from r1.data.loaders import DataError, _text_field, read_jsonl
+from r1.data.loaders import DataError, _text_field, json_object, read_jsonl
 from r1.data.problem import Problem
 from r1.data.tasks import Task
 
@@ -176,12 +175,7 @@ def load_code_jsonl(path: str | os.PathLike[str]) -> list[Problem]:
 
 
 def _code_row(line: str, where: str) -> Problem:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{where}: not valid JSON ({e})") from None
-    if not isinstance(row, dict):
-        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    row = json_object(line, where)
     question = _text_field(row, "question", where)
     tests = _tests_field(row, where)
     optional = {}

@@ -59,6 +59,17 @@ def load_jsonl(
     )
 
 
+def json_object(line: str, where: str) -> dict[str, Any]:
+    """One JSONL line as a dict, or a DataError naming `where`."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: not valid JSON ({e})") from None
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    return row
+
+
 def read_jsonl(
     path: str | os.PathLike[str], parse_row: Callable[[str, str], Problem]
 ) -> list[Problem]:
@@ -89,12 +100,7 @@ def _jsonl_row(
     solution_field: str | None,
     task: str | None,
 ) -> Problem:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{where}: not valid JSON ({e})") from None
-    if not isinstance(row, dict):
-        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    row = json_object(line, where)
     question = _text_field(row, question_field, where)
     answer = _text_field(row, answer_field, where, numbers_ok=True).strip()
     solution = ""

@@ -21,6 +21,27 @@ def token_logprobs_and_entropy(
     return token_logprobs, entropy
 
 
+def prefill_groups(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, group_size: int):
+    """Run each prompt once and copy its KV cache to its `group_size` rows.
+
+    prompt_ids, prompt_mask: [B, P] left-padded. Returns the logits at each prompt's last
+    position [B, 1, V], the cache (now N = B * group_size rows, a prompt's rows contiguous)
+    and the prompt positions [B, P]. Gradients flow back through the copies when enabled.
+    """
+    positions = (prompt_mask.cumsum(1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    out = model(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache.batch_repeat_interleave(group_size)
+    return out.logits, cache, positions
+
+
 def completion_logprobs(
     model,
     prompt_ids: torch.Tensor,
@@ -43,18 +64,8 @@ def completion_logprobs(
     compare it with the plain full-sequence forward.
     """
     n = group_size
-    prompt_positions = (prompt_mask.cumsum(1) - 1).clamp(min=0)
     if shared_prefix:
-        cache = DynamicCache()
-        prefix = model(
-            input_ids=prompt_ids,
-            attention_mask=prompt_mask,
-            position_ids=prompt_positions,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        cache.batch_repeat_interleave(n)
+        prefix_logits, cache, prompt_positions = prefill_groups(model, prompt_ids, prompt_mask, n)
         completion_positions = (
             prompt_positions[:, -1:].repeat_interleave(n, 0)
             + 1
@@ -68,7 +79,7 @@ def completion_logprobs(
             past_key_values=cache,
             use_cache=True,
         )
-        logits = torch.cat([prefix.logits.repeat_interleave(n, 0), rest.logits], dim=1)
+        logits = torch.cat([prefix_logits.repeat_interleave(n, 0), rest.logits], dim=1)
     else:
         input_ids = torch.cat([prompt_ids.repeat_interleave(n, 0), completion_ids], dim=1)
         attention = torch.cat([prompt_mask.repeat_interleave(n, 0), completion_mask], dim=1)

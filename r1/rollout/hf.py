@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 
 import torch
-from transformers import DynamicCache
 
 from r1.algorithms.sampling import sample_tokens
 from r1.data.sft import pad_left, pad_right
+from r1.models.forward import prefill_groups
 from r1.rollout.types import Rollout, SamplingParams
 
 STOP_WINDOW = 16  # trailing tokens decoded to look for stop strings
@@ -83,18 +83,8 @@ class HFRolloutEngine:
     def _decode(self, model, device, prompts, params: SamplingParams, n: int, pad: int, eos: int):
         ids = pad_left(prompts, pad).to(device)
         mask = pad_left([[1] * len(p) for p in prompts], 0).to(device)
-        positions = (mask.cumsum(1) - 1).clamp(min=0)
-        cache = DynamicCache()
-        out = model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        cache.batch_repeat_interleave(n)
-        logits = out.logits[:, -1].repeat_interleave(n, 0)  # [N, V]
+        prefix_logits, cache, positions = prefill_groups(model, ids, mask, n)
+        logits = prefix_logits[:, -1].repeat_interleave(n, 0)  # [N, V]
         attention = mask.repeat_interleave(n, 0)  # [N, P + t]
         next_position = positions[:, -1:].repeat_interleave(n, 0) + 1  # [N, 1]
         rows = logits.shape[0]
