@@ -281,17 +281,28 @@ def _probe(plan: _Plan) -> str | None:
     return failed
 
 
-def _unreachable_dirs() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Interpreter directories that other uids cannot reach, under the first directory
-    on their path that other uids cannot traverse."""
+def _interpreter_dirs() -> list[str]:
+    """The directories the interpreter runs from (venv and base prefix, the executable's
+    directory), none inside another."""
     paths = {
         os.path.realpath(p)
         for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
     }
     paths.add(os.path.dirname(os.path.realpath(sys.executable)))
-    paths = {p for p in paths if not any(p.startswith(q.rstrip("/") + "/") for q in paths)}
+    # A venv's python is a symlink into the base install, and `python -S` (the bootstrap)
+    # reports the base prefix: find the venv from the unresolved executable's pyvenv.cfg.
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
+    if os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+        paths.add(os.path.realpath(venv))
+    return sorted(p for p in paths if not any(p.startswith(q.rstrip("/") + "/") for q in paths))
+
+
+def _unreachable_dirs() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Interpreter directories that other uids cannot reach, under the first directory
+    on their path that other uids cannot traverse."""
+    paths = _interpreter_dirs()
     groups: dict[str, list[str]] = {}
-    for path in sorted(paths):
+    for path in paths:
         parts = path.split("/")[1:-1]
         ancestors = ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
         blocked = next((a for a in ancestors if not os.stat(a).st_mode & stat.S_IXOTH), None)
@@ -722,12 +733,17 @@ def _private_filesystem(
     if os.readlink("/proc/self/ns/mnt") == before:  # never touch the host's mounts
         raise OSError(0, "unshare(CLONE_NEWNS) did not create a mount namespace")
     libc.mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
-    # O_PATH handles of the interpreter directories, opened before anything covers them.
-    sources = {
-        path: os.open(path, os.O_PATH | os.O_DIRECTORY)
-        for _, paths in plan.expose
-        for path in paths
-    }
+    size = max(_TMPFS_FILES * limits["max_file_bytes"], 1 << 20)
+    writable = [d for d in _WRITABLE_DIRS if os.path.isdir(d) and not os.path.islink(d)]
+    hidden = [d for d in _HIDDEN_DIRS if os.path.isdir(d) and not os.path.islink(d)]
+    hidden += [cover for cover, _ in plan.expose]
+    # The interpreter directories to bind back over the tmpfs covers: those under a directory
+    # other uids cannot traverse, and those under a covered directory (a venv in /tmp).
+    covered = [d.rstrip("/") + "/" for d in writable + hidden]
+    exposed = {path for _, paths in plan.expose for path in paths}
+    exposed |= {p for p in _interpreter_dirs() if any(p.startswith(c) for c in covered)}
+    # O_PATH handles of those directories, opened before anything covers them.
+    sources = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in sorted(exposed)}
 
     for path, flags in _mount_points().items():
         # A mount point that is gone was covered by a later mount: out of reach anyway.
@@ -736,10 +752,6 @@ def _private_filesystem(
                 None, path, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | flags, None
             )
 
-    size = max(_TMPFS_FILES * limits["max_file_bytes"], 1 << 20)
-    writable = [d for d in _WRITABLE_DIRS if os.path.isdir(d) and not os.path.islink(d)]
-    hidden = [d for d in _HIDDEN_DIRS if os.path.isdir(d) and not os.path.islink(d)]
-    hidden += [cover for cover, _ in plan.expose]
     for path in sorted(writable + hidden, key=lambda p: p.count("/")):
         os.makedirs(path, exist_ok=True)
         mode = "1777" if path in writable else "0755"

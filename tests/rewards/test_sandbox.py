@@ -370,3 +370,21 @@ def test_run_many_preserves_order_and_runs_in_parallel() -> None:
     assert all(r.ok for r in results)
     assert elapsed < 3
     assert run_many([], FAST) == []
+
+
+def test_the_venv_stays_visible_wherever_it_lives():
+    """A checkout under /tmp has its .venv under a directory the sandbox covers with a tmpfs;
+    the venv is bound back, found from the executable (the bootstrap's sys.prefix is the base
+    install under `python -S`)."""
+    import os
+    import sys
+
+    from r1.rewards.sandbox import _interpreter_dirs
+
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
+    if not os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+        pytest.skip("not running from a venv")
+    dirs = _interpreter_dirs()
+    assert any(
+        os.path.realpath(venv) == d or os.path.realpath(venv).startswith(d + "/") for d in dirs
+    )
