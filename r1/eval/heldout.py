@@ -11,6 +11,8 @@ from r1.data.problem import Problem
 from r1.rewards.accuracy import answer_is_correct, extract_answer
 from r1.rewards.parsing import last_number, parse_completion
 from r1.rewards.types import RewardSample
+from r1.rollout.hf import HFRolloutEngine
+from r1.rollout.types import SamplingParams
 
 
 @dataclass(frozen=True)
@@ -20,37 +22,20 @@ class Completion:
     stopped: bool  # ended with EOS before the token limit
 
 
-@torch.no_grad()
 def generate_greedy(
     model, tokenizer, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, max_new_tokens: int
 ) -> list[Completion]:
-    """prompt_ids, prompt_mask: [B, P], left-padded."""
-    was_training = model.training
-    model.eval()
-    try:
-        output = model.generate(
-            input_ids=prompt_ids,
-            attention_mask=prompt_mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+    """prompt_ids, prompt_mask: [B, P], left-padded. Greedy decoding with the rollout engine
+    RL uses, so held-out scores see the same generation code as training."""
+    prompts = [ids[mask.bool()].tolist() for ids, mask in zip(prompt_ids, prompt_mask)]
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0)
+    rollout = HFRolloutEngine(model, tokenizer).generate(prompts, params, n=1)
+    return [
+        Completion(text=text, num_tokens=int(length), stopped=bool(stopped))
+        for text, length, stopped in zip(
+            rollout.texts, rollout.completion_lengths, rollout.finished
         )
-    finally:
-        model.train(was_training)
-    generated = output[:, prompt_ids.shape[1] :]
-    completions = []
-    for row in generated.tolist():
-        eos_at = row.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in row else None
-        tokens = row if eos_at is None else row[: eos_at + 1]
-        completions.append(
-            Completion(
-                text=tokenizer.decode(tokens, skip_special_tokens=True),
-                num_tokens=len(tokens),
-                stopped=eos_at is not None,
-            )
-        )
-    return completions
+    ]
 
 
 @dataclass(frozen=True)
