@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 
@@ -26,6 +32,7 @@ def wandb_logger(
     save_dir: str,
     tags: Sequence[str] = (),
     mode: str = "auto",
+    resume: Any = None,
     **kwargs,
 ):
     """A Lightning WandbLogger; `mode=auto` runs offline when no API key is configured, so
@@ -39,6 +46,9 @@ def wandb_logger(
     if mode == "auto":
         mode = "online" if wandb_has_credentials() else "offline"
     Path(save_dir).mkdir(parents=True, exist_ok=True)
+    if resume and resume.get("wandb_id"):
+        # Same run: W&B keeps the steps it already has and accepts the ones after them.
+        kwargs.update(id=resume["wandb_id"], resume="allow")
     return WandbLogger(
         project=project,
         group=group,
@@ -48,3 +58,50 @@ def wandb_logger(
         mode=mode,
         **kwargs,
     )
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's CSVLogger, except that it never deletes a metrics.csv already in its
+    directory (Lightning's does): a resumed run keeps the first `keep_rows` rows, those written
+    up to its checkpoint, and appends after them; a fresh run moves an old file aside."""
+
+    def __init__(self, *args: Any, keep_rows: int | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.keep_rows = keep_rows
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        if self._experiment is not None:
+            return self._experiment
+        path = Path(self.log_dir) / "metrics.csv"
+        header, rows = None, []
+        if path.is_file():
+            if self.keep_rows is None:
+                path.rename(path.with_name(f"metrics.{time.strftime('%Y%m%d-%H%M%S')}.csv"))
+            else:
+                with open(path, newline="") as f:
+                    reader = csv.DictReader(f)
+                    header, rows = list(reader.fieldnames or []), list(reader)[: self.keep_rows]
+                path.unlink()
+        writer = CSVLogger.experiment.fget(self)
+        if header is not None:
+            with open(path, "w", newline="") as f:
+                out = csv.DictWriter(f, fieldnames=header)
+                out.writeheader()
+                out.writerows(rows)
+            writer.metrics_keys = header
+        return writer
+
+
+def csv_logger(save_dir: str, name: str, version: str = "", resume: Any = None, **kwargs: Any):
+    keep_rows = resume.get("csv_rows", 0) if resume else None
+    return ResumableCSVLogger(save_dir, name=name, version=version, keep_rows=keep_rows, **kwargs)
+
+
+def tensorboard_logger(save_dir: str, name: str, version: str = "", resume: Any = None, **kwargs):
+    if resume:
+        kwargs["purge_step"] = resume[
+            "next_log_step"
+        ]  # drop events the interrupted run logged later
+    return TensorBoardLogger(save_dir, name=name, version=version, **kwargs)

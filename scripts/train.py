@@ -8,8 +8,11 @@ python scripts/train.py --cfg job                         # show the composed co
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import time
+from pathlib import Path
 
 import hydra
 import lightning as L
@@ -17,6 +20,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from r1.checkpoints import TrainingInterrupted, resolve_resume
+from r1.checks import ConfigError
+from r1.data.loaders import DataError
 from r1.models.loading import save_pretrained
 from r1.summary import RunSummary
 
@@ -30,17 +36,59 @@ def held_out_metrics_after_fit(trainer: L.Trainer, module, datamodule) -> dict[s
     return trainer.validate(module, datamodule)[0]
 
 
+def held_out_before(trainer: L.Trainer, module, datamodule, cfg, resume) -> dict[str, float]:
+    """Held-out metrics of the starting model, measured once per run: a resumed run reads
+    the ones its first part measured."""
+    path = Path(cfg.paths.output_dir) / "heldout_before.json"
+    if resume is not None:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    if not cfg.validate_before_training:
+        return {}
+    before = trainer.validate(module, datamodule)[0]
+    if trainer.is_global_zero:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(before, indent=2))
+    return before
+
+
+def resume_command(resume_value: str = "auto") -> str:
+    args = [a for a in sys.argv[1:] if not a.startswith("resume=")]
+    return " ".join(["python", sys.argv[0], *args, f"resume={resume_value}"])
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    resume = resolve_resume(
+        cfg.resume,
+        cfg.paths.output_dir,
+        runs_root=cfg.paths.runs_root,
+        overrides=HydraConfig.get().overrides.task,
+    )
+    if resume is not None:
+        log.info("resuming from %s; the run continues in %s", resume.checkpoint, resume.run_dir)
+        cfg.paths.output_dir = str(resume.run_dir)
     L.seed_everything(cfg.seed, workers=True)
     model, tokenizer = instantiate(cfg.model)
     datamodule = instantiate(cfg.data, tokenizer=tokenizer)
+    try:
+        datamodule.setup("fit")  # read and check the data now, not mid-run
+    except (DataError, ConfigError) as error:
+        log.error("bad data: %s", error)
+        sys.exit(2)
     module = instantiate(cfg.module, model=model, tokenizer=tokenizer)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=instantiate(cfg.logger))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        logger=instantiate(cfg.logger, resume=resume.logger_state() if resume else None),
+        callbacks=[instantiate(cfg.checkpoint)],
+    )
 
     started = time.perf_counter()
-    before = trainer.validate(module, datamodule)[0] if cfg.validate_before_training else {}
-    trainer.fit(module, datamodule)
+    before = held_out_before(trainer, module, datamodule, cfg, resume)
+    try:
+        trainer.fit(module, datamodule, ckpt_path=str(resume.checkpoint) if resume else None)
+    except TrainingInterrupted as stop:
+        log.warning("%s. To continue: %s", stop, resume_command())
+        sys.exit(128 + stop.signum)
     after = held_out_metrics_after_fit(trainer, module, datamodule)
     seconds = time.perf_counter() - started
 

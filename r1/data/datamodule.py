@@ -9,8 +9,9 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
+from r1.checks import ConfigError, check_choice, check_int
 from r1.data.problem import Problem
 from r1.data.sft import collate_packed, collate_sft, pack_examples, pad_left, tokenize_example
 from r1.data.templates import PromptTemplate
@@ -57,6 +58,35 @@ def split_problems(
     return rest[:num_train], val
 
 
+class EpochShuffleSampler(Sampler[int]):
+    """A fresh shuffle of range(num_items) per epoch, a pure function of (seed, epoch), that
+    can start part-way into an epoch, so a resumed run draws exactly the batches the
+    interrupted one would have. Lightning calls `set_epoch` before each epoch."""
+
+    def __init__(self, num_items: int, seed: int):
+        self.num_items, self.seed = num_items, seed
+        self.epoch = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, items to skip)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def resume_at(self, epoch: int, items_done: int) -> None:
+        self._resume = (epoch, items_done)
+
+    def __iter__(self):
+        order = torch.randperm(
+            self.num_items, generator=torch.Generator().manual_seed(self.seed + self.epoch)
+        ).tolist()
+        skip = 0
+        if self._resume is not None and self._resume[0] == self.epoch:
+            skip, self._resume = self._resume[1], None
+        yield from order[skip:]
+
+    def __len__(self) -> int:
+        return self.num_items
+
+
 class ReasoningDataModule(L.LightningDataModule):
     """Problems from a task or dataset, rendered with a prompt template and tokenised.
 
@@ -82,20 +112,18 @@ class ReasoningDataModule(L.LightningDataModule):
         train_format: str = "sft",
     ):
         super().__init__()
-        if train_format not in TRAIN_FORMATS:
-            raise ValueError(
-                f"data.train_format {train_format!r} is not valid; choose one of {', '.join(TRAIN_FORMATS)}"
-            )
+        check_choice("data.train_format", train_format, TRAIN_FORMATS)
+        for key, value in (("num_train", num_train), ("num_val", num_val)):
+            check_int(f"data.{key}", value, 1)
+        for key, value in (("batch_size", batch_size), ("val_batch_size", val_batch_size)):
+            check_int(f"data.{key}", value, 1)
+        check_int("data.max_length", max_length, 8)
         self.train_format = train_format
         source_language = getattr(source, "language", None)
         if language is not None and source_language is not None and language != source_language:
             raise ValueError(
                 f"data.language={language!r} but the data source poses problems in "
                 f"{source_language!r}; set it on the source (data.source.language)"
-            )
-        if num_train < 1 or num_val < 1:
-            raise ValueError(
-                f"data.num_train ({num_train}) and data.num_val ({num_val}) must be >= 1"
             )
         if isinstance(template, Mapping) or template is None:
             template = PromptTemplate(**dict(template or {}))
@@ -108,15 +136,59 @@ class ReasoningDataModule(L.LightningDataModule):
         self.seed, self.num_workers = seed, num_workers
         self.train_problems: list[Problem] = []
         self.val_problems: list[Problem] = []
+        self.prompts_dropped: dict[str, int] = {}  # split -> prompts longer than max_length
+        self._refill_rng = random.Random(seed + 1)
+        self._resume_position: tuple[int, int] | None = None  # (epoch, batches done)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_problems:
             return
         if self.tokenizer is None:
             raise ValueError("ReasoningDataModule needs a tokenizer before setup()")
-        self.train_problems, self.val_problems = split_problems(
-            self.source, self.num_train, self.num_val, self.seed
-        )
+        train, val = split_problems(self.source, self.num_train, self.num_val, self.seed)
+        if self.train_format == "prompts":
+            train = self._drop_long_prompts(train, "training")
+        self.train_problems, self.val_problems = train, val
+
+    def _drop_long_prompts(self, problems: list[Problem], split: str) -> list[Problem]:
+        """RL prompts longer than data.max_length are left out (and counted), never truncated:
+        a cut-off question has no right answer. (Held-out prompts are all kept, so every run
+        is scored on the same set.)"""
+        kept = [p for p in problems if len(self._prompt_ids(self.prompt(p))) <= self.max_length]
+        dropped = len(problems) - len(kept)
+        self.prompts_dropped[split] = dropped
+        if dropped:
+            log.warning(
+                "left out %d of %d %s problems whose prompts are longer than data.max_length=%d",
+                dropped,
+                len(problems),
+                split,
+                self.max_length,
+            )
+        if not kept:
+            raise ConfigError(
+                f"every {split} prompt is longer than data.max_length={self.max_length} tokens; "
+                "raise data.max_length"
+            )
+        return kept
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the training data stream stands, for an exact resume: the epoch, the batches
+        of it already trained on, and the dynamic-sampling refill generator."""
+        state: dict[str, Any] = {"refill_rng": self._refill_rng.getstate()}
+        trainer = self.trainer
+        if trainer is not None:
+            state["epoch"] = trainer.current_epoch
+            state["batches_done"] = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._refill_rng.setstate(state["refill_rng"])
+        if "epoch" in state:
+            self._resume_position = (state["epoch"], state["batches_done"])
 
     def prompt(self, problem: Problem) -> str:
         return self.template.render(problem.question, self.tokenizer)
@@ -153,7 +225,7 @@ class ReasoningDataModule(L.LightningDataModule):
         """What an RL step starts from: `problems`, rendered `prompts`, and `prompt_ids`
         (a list of token-id lists, unpadded: the rollout engine pads)."""
         prompts = [self.prompt(p) for p in problems]
-        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        ids = [self._prompt_ids(p) for p in prompts]
         too_long = [len(i) for i in ids if len(i) > self.max_length]
         if too_long:
             raise ValueError(
@@ -164,8 +236,6 @@ class ReasoningDataModule(L.LightningDataModule):
 
     def random_problems(self, k: int) -> list[Problem]:
         """k training problems drawn at random (refills for dynamic sampling)."""
-        if not hasattr(self, "_refill_rng"):
-            self._refill_rng = random.Random(self.seed + 1)
         return self._refill_rng.choices(self.train_problems, k=k)
 
     def train_dataloader(self) -> DataLoader:
@@ -180,12 +250,19 @@ class ReasoningDataModule(L.LightningDataModule):
         return self._shuffled(examples, lambda b: collate_sft(b, pad))
 
     def _shuffled(self, items, collate, drop_last: bool = False) -> DataLoader:
+        sampler = EpochShuffleSampler(len(items), self.seed)
+        if self._resume_position is not None:
+            epoch, batches_done = self._resume_position
+            sampler.resume_at(epoch, batches_done * self.batch_size)
+            self._resume_position = None
         return DataLoader(
             items,
             batch_size=self.batch_size,
-            shuffle=True,
+            sampler=sampler,
             collate_fn=collate,
             num_workers=self.num_workers,
+            # Iterator creation draws a seed from this generator, not the global RNG, so
+            # starting an epoch (or resuming) leaves the sampling RNG untouched.
             generator=self._generator(),
             drop_last=drop_last,
         )

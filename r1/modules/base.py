@@ -11,8 +11,11 @@ import lightning as L
 import torch
 
 from r1.algorithms.schedules import warmup_cosine
+from r1.checks import check_choice, check_float, check_int
 from r1.eval.heldout import generate_greedy, reward_samples, score_completion, summarize
+from r1.modules.guards import NonFiniteGuard
 from r1.rewards import CompositeReward
+from r1.rewards.accuracy import ANSWER_SOURCES
 
 
 class ReasoningModule(L.LightningModule):
@@ -35,9 +38,15 @@ class ReasoningModule(L.LightningModule):
         num_samples_kept: int = 4,
         reward: CompositeReward | None = None,
         answer_source: str = "answer_tag",
+        max_nonfinite_steps: int = 3,
     ):
         super().__init__()
+        check_int("module.warmup_steps", warmup_steps, 0)
+        check_float("module.min_lr_ratio", min_lr_ratio, 0.0, 1.0)
+        check_int("module.max_new_tokens", max_new_tokens, 1)
+        check_choice("module.answer_source", answer_source, ANSWER_SOURCES)
         self.model = model
+        self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
         self.tokenizer = tokenizer
         self.optimizer_factory = optimizer
         self.warmup_steps = warmup_steps
@@ -48,6 +57,13 @@ class ReasoningModule(L.LightningModule):
         self.answer_source = answer_source  # where val/accuracy reads the final answer
         self.val_samples: list[dict[str, Any]] = []  # a few held-out samples for reports
         self.validated_at_step: int | None = None  # global step of the last full validation
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["nonfinite_guard"] = self.nonfinite.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "nonfinite_guard" in checkpoint:
+            self.nonfinite.load_state_dict(checkpoint["nonfinite_guard"])
 
     def on_train_start(self) -> None:
         self.model.train()  # from_pretrained returns eval mode; Lightning preserves module modes

@@ -18,14 +18,16 @@ from typing import Any
 
 import torch
 
-from r1.algorithms.kl import kl_estimate
-from r1.algorithms.losses import aggregate_loss, clipped_policy_loss
+from r1.algorithms.advantages import ESTIMATORS
+from r1.algorithms.kl import KL_ESTIMATORS, kl_estimate
+from r1.algorithms.losses import AGGREGATIONS, aggregate_loss, clipped_policy_loss
+from r1.checks import check_choice, check_float, check_int
 from r1.models.forward import completion_logprobs
 from r1.modules.base import ReasoningModule
 from r1.rewards import CompositeReward
 from r1.rollout.callback import RolloutCallback, ScoredRollout
 from r1.rollout.hf import HFRolloutEngine
-from r1.rollout.types import SamplingParams
+from r1.rollout.types import sampling_params
 
 
 class GRPOModule(ReasoningModule):
@@ -54,19 +56,24 @@ class GRPOModule(ReasoningModule):
         **base: Any,
     ):
         super().__init__(model, tokenizer, optimizer, reward=reward, **base)
-        if group_size < 2:
-            raise ValueError(
-                f"GRPO needs group_size >= 2 (advantages are relative to the group), got {group_size}"
-            )
-        if inner_updates < 1:
-            raise ValueError(f"inner_updates must be >= 1, got {inner_updates}")
-        if kl_coef < 0:
-            raise ValueError(f"kl_coef must be >= 0, got {kl_coef}")
+        check_int("module.group_size", group_size, 2, "GRPO advantages are relative to the group")
+        check_int("module.inner_updates", inner_updates, 1)
+        check_float("module.kl_coef", kl_coef, 0.0)
+        check_float("module.clip_low", clip_low, 0.0, 1.0)
+        check_float("module.clip_high", clip_high, 0.0)
+        if dual_clip is not None:
+            check_float("module.dual_clip", dual_clip, 1.0, exclusive_minimum=True)
+        if max_grad_norm is not None:
+            check_float("module.max_grad_norm", max_grad_norm, 0.0, exclusive_minimum=True)
+        if micro_batch_prompts is not None:
+            check_int("module.micro_batch_prompts", micro_batch_prompts, 1)
+        check_choice("module.advantage", advantage, ESTIMATORS)
+        check_choice("module.loss_aggregation", loss_aggregation, AGGREGATIONS)
+        check_choice("module.kl_estimator", kl_estimator, KL_ESTIMATORS)
         self.automatic_optimization = False  # mu updates per generation batch
         self.engine_factory = engine or HFRolloutEngine
         self.group_size = group_size
-        sampling = dict(sampling or {})
-        self.sampling = SamplingParams(**{**sampling, "stop": tuple(sampling.get("stop") or ())})
+        self.sampling = sampling_params(sampling)
         self.advantage, self.loss_aggregation = advantage, loss_aggregation
         self.clip_low, self.clip_high, self.dual_clip = clip_low, clip_high, dual_clip
         self.kl_coef, self.kl_estimator = kl_coef, kl_estimator
@@ -100,6 +107,19 @@ class GRPOModule(ReasoningModule):
             and not hasattr(self.model, "disable_adapter")
         ):
             self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        # The reference is the starting policy, rebuilt from the model config on resume.
+        checkpoint["state_dict"] = {
+            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("ref_model.")
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        if self.ref_model is not None:
+            reference = {f"ref_model.{k}": v for k, v in self.ref_model.state_dict().items()}
+            checkpoint["state_dict"] = {**checkpoint["state_dict"], **reference}
 
     def _logprobs(self, model, rollout, rows: slice, prompts: slice):
         return completion_logprobs(
@@ -155,8 +175,10 @@ class GRPOModule(ReasoningModule):
 
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         totals = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0, "grad_norm": 0.0}
+        updates = 0
         for _ in range(self.inner_updates):
             optimizer.zero_grad()
+            step = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0}
             for rows, prompts in chunks:
                 logprobs, entropy = self._logprobs(self.model, rollout, rows, prompts)
                 old = old_logprobs[rows] if old_logprobs is not None else logprobs.detach()
@@ -167,7 +189,7 @@ class GRPOModule(ReasoningModule):
                 if ref_logprobs is not None:
                     kl = kl_estimate(logprobs, ref_logprobs[rows], self.kl_estimator)
                     per_token = per_token + self.kl_coef * kl
-                    totals["kl"] += float((kl.detach() * m).sum() / num_tokens)
+                    step["kl"] += float((kl.detach() * m).sum() / num_tokens)
                 loss = aggregate_loss(
                     per_token,
                     m,
@@ -177,15 +199,24 @@ class GRPOModule(ReasoningModule):
                     max_tokens=self.sampling.max_new_tokens,
                 )
                 self.manual_backward(loss)
-                totals["loss"] += float(loss.detach())
-                totals["clipped"] += float((clipped.float() * m).sum() / num_tokens)
-                totals["entropy"] += float((entropy * m).sum() / num_tokens)
-            totals["grad_norm"] += float(self._clip_gradients(optimizer))
+                step["loss"] += float(loss.detach())
+                step["clipped"] += float((clipped.float() * m).sum() / num_tokens)
+                step["entropy"] += float((entropy * m).sum() / num_tokens)
+            grad_norm = self._clip_gradients(optimizer)
+            if not self.nonfinite.allows(step["loss"], grad_norm, self.global_step):
+                optimizer.zero_grad(set_to_none=True)  # skip: weights and moments unchanged
+                continue
             optimizer.step()
             scheduler.step()
+            updates += 1
+            for name, value in step.items():
+                totals[name] += value
+            totals["grad_norm"] += float("nan") if grad_norm is None else grad_norm
 
-        updates = self.inner_updates
         metrics = dict(scored.metrics)
+        metrics["train/skipped_steps"] = float(self.nonfinite.skipped)
+        if not updates:  # every update of this batch was skipped: nothing else to report
+            updates = float("nan")
         metrics.update(
             {
                 "train/loss": totals["loss"] / updates,
@@ -203,10 +234,11 @@ class GRPOModule(ReasoningModule):
                     name, value, batch_size=rollout.num_prompts, prog_bar=name == "train/reward"
                 )
 
-    def _clip_gradients(self, optimizer) -> torch.Tensor:
-        """Clip to max_grad_norm and return the norm before clipping. Lightning refuses to clip
-        for fused optimizers under autocast, although bf16 and fp32 scale no gradients; only
-        with an fp16 grad scaler must Lightning unscale first."""
+    def _clip_gradients(self, optimizer) -> float | None:
+        """Clip to max_grad_norm and return the norm before clipping (None when an fp16 grad
+        scaler is active: gradients are still scaled, Lightning unscales and clips them, and
+        the scaler skips overflowing steps). Lightning refuses to clip for fused optimizers
+        under autocast, although bf16 and fp32 scale no gradients."""
         params = [p for p in self.model.parameters() if p.grad is not None]
         plugin = self._trainer.precision_plugin if self._trainer is not None else None
         if getattr(plugin, "scaler", None) is not None:
@@ -214,8 +246,8 @@ class GRPOModule(ReasoningModule):
                 self.clip_gradients(
                     optimizer, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm"
                 )
-            return torch.tensor(float("nan"))
-        return torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm or float("inf"))
+            return None
+        return float(torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm or float("inf")))
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])

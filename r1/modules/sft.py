@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -31,12 +32,26 @@ class SFTModule(ReasoningModule):
         )
         return next_token_nll(output.logits, targets[:, start:])
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         loss = self.completion_loss(batch)
+        self._step_loss = float(loss.detach())
+        self.log("train/skipped_steps", float(self.nonfinite.skipped))
+        if not math.isfinite(self._step_loss):
+            self.nonfinite.allows(self._step_loss, None, self.global_step)
+            return None  # Lightning skips the backward pass and the update
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/completion_tokens", (batch["labels"] != IGNORE_INDEX).sum().float())
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if not grads:
+            return
+        grad_norm = float(torch.nn.utils.get_total_norm(grads))
+        if not self.nonfinite.allows(self._step_loss, grad_norm, self.global_step):
+            for p in self.model.parameters():
+                p.grad = None  # the optimizer skips parameters without a gradient
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if "labels" in batch:

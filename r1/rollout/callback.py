@@ -84,11 +84,17 @@ class RolloutCallback(L.Callback):
             {
                 "train/completion_len": rollout.completion_lengths.float().mean().item(),
                 "train/stop_rate": rollout.finished.float().mean().item(),
+                "train/empty_completions": sum(not t.strip() for t in rollout.texts)
+                / max(len(rollout.texts), 1),
                 "rollout/tokens_per_s": generated / max(elapsed, 1e-9),
                 "rollout/s": elapsed,
             }
         )
         batch["scored"] = ScoredRollout(rollout, rewards, advantages, metrics, started)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A resumed run restored the weights after the engine was built.
+        self.engine.update_weights(pl_module.model)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.engine.update_weights(pl_module.model)

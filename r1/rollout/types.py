@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
+
+from r1.checks import ConfigError, check_float, check_int
 
 
 @dataclass(frozen=True)
@@ -16,14 +20,22 @@ class SamplingParams:
     stop: tuple[str, ...] = ()  # stop strings (kept in the output), in addition to EOS
 
     def __post_init__(self):
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        check_int("sampling.max_new_tokens", self.max_new_tokens, 1)
+        check_float("sampling.temperature", self.temperature, 0.0)
+        check_float("sampling.top_p", self.top_p, 0.0, 1.0, exclusive_minimum=True)
+        check_int("sampling.top_k", self.top_k, 0)
+
+
+def sampling_params(settings: Mapping[str, Any] | None) -> SamplingParams:
+    """SamplingParams from a config mapping; an unknown key is named with the valid ones."""
+    settings = dict(settings or {})
+    valid = [f.name for f in fields(SamplingParams)]
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"unknown sampling setting(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
+        )
+    return SamplingParams(**{**settings, "stop": tuple(settings.get("stop") or ())})
 
 
 @dataclass

@@ -9,44 +9,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from grpo_fixtures import fixed_rollout, make_module
 
+from r1.checks import ConfigError
 from r1.models import load_model
 from r1.models.forward import completion_logprobs
 from r1.modules import GRPOModule
-from r1.rewards import CompositeReward
 from r1.rollout.callback import ScoredRollout
 from r1.rollout.hf import HFRolloutEngine
 from r1.rollout.types import SamplingParams
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def fixed_rollout(tokenizer, group_size=2):
-    engine = HFRolloutEngine(load_model("tiny", seed=3)[0], tokenizer)
-    prompt = tokenizer("What is 2 + 3?", add_special_tokens=False)["input_ids"]
-    torch.manual_seed(0)
-    return engine.generate([prompt], SamplingParams(max_new_tokens=5), n=group_size)
-
-
-def make_module(model, tokenizer, **kwargs):
-    module = GRPOModule(
-        model,
-        tokenizer,
-        optimizer=lambda p: torch.optim.SGD(p, lr=0.5),
-        reward=CompositeReward({"accuracy": {}}, workers=0),
-        group_size=2,
-        sampling={"max_new_tokens": 5},
-        max_grad_norm=None,
-        **kwargs,
-    )
-    optimizer = module.optimizer_factory(list(model.parameters()))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-    module.optimizers = lambda: optimizer
-    module.lr_schedulers = lambda: scheduler
-    module.manual_backward = lambda loss: loss.backward()
-    module.all_gather = lambda t: t
-    module.log = lambda *a, **k: None
-    return module
 
 
 def logprob_sums(model, rollout):
@@ -150,12 +123,30 @@ def test_reference_model_only_with_kl():
     )
 
 
-def test_bad_settings_are_named():
-    model, tokenizer = load_model("tiny")
-    with pytest.raises(ValueError, match="group_size >= 2.*got 1"):
-        GRPOModule(model, tokenizer, optimizer=None, reward=None, group_size=1)
-    with pytest.raises(ValueError, match="inner_updates must be >= 1, got 0"):
-        GRPOModule(model, tokenizer, optimizer=None, reward=None, inner_updates=0)
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"group_size": 1}, "module.group_size=1 must be >= 2 (GRPO advantages are relative"),
+        ({"group_size": "abc"}, "module.group_size='abc' (str) must be an integer >= 2"),
+        ({"inner_updates": 0}, "module.inner_updates=0 must be >= 1"),
+        ({"clip_low": -0.1}, "module.clip_low=-0.1 must be in [0.0, 1.0]"),
+        ({"clip_high": -1}, "module.clip_high=-1 must be >= 0.0"),
+        ({"kl_coef": -0.01}, "module.kl_coef=-0.01 must be >= 0.0"),
+        ({"dual_clip": 1.0}, "module.dual_clip=1.0 must be > 1.0"),
+        ({"advantage": "gae"}, "module.advantage='gae' is not valid; choose one of: grpo,"),
+        ({"loss_aggregation": "sum"}, "module.loss_aggregation='sum' is not valid"),
+        ({"kl_estimator": "k4"}, "module.kl_estimator='k4' is not valid; choose one of: k1, k2"),
+        ({"sampling": {"temprature": 0.6}}, "unknown sampling setting(s) temprature; valid:"),
+        ({"sampling": {"top_p": 0}}, "sampling.top_p=0 must be in (0.0, 1.0]"),
+        ({"warmup_steps": 1.5}, "module.warmup_steps=1.5 (float) must be an integer >= 0"),
+        ({"max_nonfinite_steps": 0}, "module.max_nonfinite_steps=0 must be >= 1"),
+    ],
+)
+def test_bad_settings_are_named(tiny, setting, message):
+    model, tokenizer = tiny
+    with pytest.raises(ConfigError) as error:
+        GRPOModule(model, tokenizer, optimizer=None, reward=None, **setting)
+    assert message in str(error.value)
 
 
 GRPO_METRICS = {

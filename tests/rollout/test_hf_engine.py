@@ -105,9 +105,9 @@ def test_select_and_concat_rollouts(tiny):
 
 
 def test_sampling_params_are_checked():
-    with pytest.raises(ValueError, match="top_p must be in \\(0, 1\\], got 1.5"):
+    with pytest.raises(ValueError, match=r"sampling.top_p=1.5 must be in \(0.0, 1.0\]"):
         SamplingParams(top_p=1.5)
-    with pytest.raises(ValueError, match="max_new_tokens must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="sampling.max_new_tokens=0 must be >= 1"):
         SamplingParams(max_new_tokens=0)
 
 
