@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +214,7 @@ class ResumableCheckpoint(L.Callback):
     def save(self, trainer: L.Trainer, at_batch_start: bool) -> Path:
         for logger in trainer.loggers:
             logger.save()  # rows up to this step are on disk before the checkpoint names them
+        started = time.perf_counter()
         path = checkpoint_path(self.dirpath, trainer.global_step)
         tmp = temporary_path(path)
         if trainer.is_global_zero:
@@ -232,7 +234,7 @@ class ResumableCheckpoint(L.Callback):
         if trainer.is_global_zero:
             for old in list_checkpoints(self.dirpath)[: -self.keep_last]:
                 _remove(old)
-            log.info("checkpoint saved: %s", path)
+            log.info("checkpoint saved: %s (%.1f s)", path, time.perf_counter() - started)
         self.last_saved_step, self.last_path = trainer.global_step, path
         return path
 

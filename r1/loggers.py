@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,9 @@ class ResumableCSVLogger(CSVLogger):
                     reader = csv.DictReader(f)
                     header, rows = list(reader.fieldnames or []), list(reader)[: self.keep_rows]
                 path.unlink()
-        writer = CSVLogger.experiment.fget(self)
+        with warnings.catch_warnings():  # its "will be deleted" no longer holds
+            warnings.filterwarnings("ignore", message="Experiment logs directory")
+            writer = CSVLogger.experiment.fget(self)
         if header is not None:
             with open(path, "w", newline="") as f:
                 out = csv.DictWriter(f, fieldnames=header)

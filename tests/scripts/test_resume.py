@@ -36,19 +36,25 @@ GRPO = [
     "module.dynamic_sampling=true",  # refills draw from the data module's own generator
     "reward=repetition",  # varies on random text: non-zero advantages, so the weights move
     "trainer.max_steps=12",
-    "trainer.precision=32-true",
+    # default precision (bf16 autocast) and fused AdamW, as `make train` runs
     "checkpoint.every_n_steps=3",
     "validate_before_training=false",
 ]
 
 
-def train(run_dir: Path, *extra: str, fault: str | None = None, fault_step: int = 0):
+def train(
+    run_dir: Path,
+    *extra: str,
+    fault: str | None = None,
+    fault_step: int = 0,
+    base: list[str] = GRPO,
+):
     env = dict(os.environ)
     script = [str(ROOT / "scripts" / "train.py")]
     if fault:
         env.update(R1_FAULT=fault, R1_FAULT_STEP=str(fault_step))
         script = [str(FAULT_RUNNER)]
-    command = [sys.executable, *script, *GRPO, f"hydra.run.dir={run_dir}", *extra]
+    command = [sys.executable, *script, *base, f"hydra.run.dir={run_dir}", *extra]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     result.output = result.stdout + result.stderr  # Hydra logs to stdout, warnings to stderr
     return result
@@ -78,14 +84,14 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(run_dir / "checkpoint" / "model.safetensors")
 
 
-def assert_same_run(resumed: Path, reference: Path) -> None:
+def assert_same_run(resumed: Path, reference: Path, steps: int = 12) -> None:
     expected, got = weights(reference), weights(resumed)
     assert expected.keys() == got.keys()
     different = [k for k in expected if not torch.equal(expected[k], got[k])]
     assert not different, f"weights differ after resuming: {different[:5]}"
     for name in ("train/reward", "train/loss", "train/kl", "val/accuracy", "train/completion_len"):
         assert by_step(metrics(resumed), name) == by_step(metrics(reference), name), name
-    assert sorted(by_step(metrics(resumed), "train/reward")) == list(range(12))
+    assert sorted(by_step(metrics(resumed), "train/reward")) == list(range(steps))
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +167,25 @@ def test_resume_from_a_missing_path_fails_before_training(tmp_path):
         result.output
     )
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_smollm2_grpo_addition_resumes_bit_identically(tmp_path):
+    """The real model and the default experiment (bf16 autocast, fused AdamW, dynamic
+    sampling, held-out validation inside the run), killed mid-step after a checkpoint."""
+    base = [
+        "experiment=grpo_addition",
+        "trainer.max_steps=8",
+        "trainer.val_check_interval=4",
+        "checkpoint.every_n_steps=3",
+        "data.num_val=16",
+        "validate_before_training=false",
+    ]
+    reference = tmp_path / "uninterrupted"
+    ok(train(reference, base=base))
+    run_dir = tmp_path / "killed"
+    killed = train(run_dir, base=base, fault="kill_in_step", fault_step=5)
+    assert killed.returncode == -signal.SIGKILL
+    assert list_checkpoints(run_dir / "checkpoints")[-1].name == "step-00000003.ckpt"
+    ok(train(run_dir, "resume=auto", base=base))
+    assert_same_run(run_dir, reference, steps=8)
