@@ -26,6 +26,12 @@ def wandb_has_credentials() -> bool:
         return False
 
 
+def arm_tags(overrides: str) -> list[str]:
+    """W&B tags naming a run's ablation arm: its own overrides (Hydra's override_dirname,
+    "reward=lang_consistency,seed=1"), the seed left out so that seeds share the arm's tags."""
+    return [o for o in overrides.split(",") if o and not o.startswith("seed=")]
+
+
 def wandb_logger(
     project: str,
     group: str,
@@ -34,6 +40,7 @@ def wandb_logger(
     tags: Sequence[str] = (),
     mode: str = "auto",
     resume: Any = None,
+    arm: str = "",
     **kwargs,
 ):
     """A Lightning WandbLogger; `mode=auto` runs offline when no API key is configured, so
@@ -53,9 +60,9 @@ def wandb_logger(
     return WandbLogger(
         project=project,
         group=group,
-        name=name,
+        name=f"{name}-{arm}" if arm else name,
         save_dir=save_dir,
-        tags=list(tags),
+        tags=[*tags, *arm_tags(arm)],
         mode=mode,
         **kwargs,
     )

@@ -104,3 +104,22 @@ def test_csv_logger_continues_the_rows_up_to_the_checkpoint(tmp_path):
 def test_tensorboard_logger_purges_steps_after_the_checkpoint(tmp_path):
     logger = tensorboard_logger(str(tmp_path), name="tb", resume={"next_log_step": 7})
     assert logger._kwargs["purge_step"] == 7
+
+
+def test_wandb_runs_are_tagged_with_their_arm(tmp_path):
+    from r1.loggers import arm_tags, wandb_logger
+
+    assert arm_tags("reward=lang_consistency,seed=1") == ["reward=lang_consistency"]
+    assert arm_tags("") == []
+    logger = wandb_logger(
+        project="r1",
+        group="ablation_lang_reward",
+        name="ablation_lang_reward",
+        save_dir=str(tmp_path),
+        tags=["cpu"],
+        mode="disabled",
+        arm="reward=lang_consistency,seed=1",
+    )
+    assert logger._wandb_init["tags"] == ["cpu", "reward=lang_consistency"]
+    assert logger._wandb_init["group"] == "ablation_lang_reward"
+    assert logger._wandb_init["name"] == "ablation_lang_reward-reward=lang_consistency,seed=1"

@@ -22,6 +22,19 @@ class Completion:
     stopped: bool  # ended with EOS before the token limit
 
 
+def sample_completions(
+    engine, prompt_ids: Sequence[Sequence[int]], params: SamplingParams, n: int = 1
+) -> list[Completion]:
+    """n completions per prompt (unpadded token ids), a prompt's n contiguous."""
+    rollout = engine.generate([list(p) for p in prompt_ids], params, n=n)
+    return [
+        Completion(text=text, num_tokens=int(length), stopped=bool(stopped))
+        for text, length, stopped in zip(
+            rollout.texts, rollout.completion_lengths, rollout.finished
+        )
+    ]
+
+
 def generate_greedy(
     model, tokenizer, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, max_new_tokens: int
 ) -> list[Completion]:
@@ -29,13 +42,7 @@ def generate_greedy(
     RL uses, so held-out scores see the same generation code as training."""
     prompts = [ids[mask.bool()].tolist() for ids, mask in zip(prompt_ids, prompt_mask)]
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0)
-    rollout = HFRolloutEngine(model, tokenizer).generate(prompts, params, n=1)
-    return [
-        Completion(text=text, num_tokens=int(length), stopped=bool(stopped))
-        for text, length, stopped in zip(
-            rollout.texts, rollout.completion_lengths, rollout.finished
-        )
-    ]
+    return sample_completions(HFRolloutEngine(model, tokenizer), prompts, params)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,12 @@ import torch
 from r1.algorithms.schedules import warmup_cosine
 from r1.checks import check_choice, check_float, check_int
 from r1.eval.heldout import generate_greedy, reward_samples, score_completion, summarize
+from r1.eval.runner import evaluate
 from r1.modules.guards import NonFiniteGuard
 from r1.rewards import CompositeReward
 from r1.rewards.accuracy import ANSWER_SOURCES
+from r1.rollout.hf import HFRolloutEngine
+from r1.rollout.types import SamplingParams
 
 
 class ReasoningModule(L.LightningModule):
@@ -39,12 +42,14 @@ class ReasoningModule(L.LightningModule):
         reward: CompositeReward | None = None,
         answer_source: str = "answer_tag",
         max_nonfinite_steps: int = 3,
+        val_k: int = 0,
     ):
         super().__init__()
         check_int("module.warmup_steps", warmup_steps, 0)
         check_float("module.min_lr_ratio", min_lr_ratio, 0.0, 1.0)
         check_int("module.max_new_tokens", max_new_tokens, 1)
         check_choice("module.answer_source", answer_source, ANSWER_SOURCES)
+        self.val_k = check_int("module.val_k", val_k, 0)
         self.model = model
         self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
         self.tokenizer = tokenizer
@@ -96,6 +101,8 @@ class ReasoningModule(L.LightningModule):
         )
         scores = [score_completion(p, c, self.answer_source) for p, c in zip(problems, completions)]
         metrics = {f"val/{k}": v for k, v in summarize(scores, completions).items()}
+        if self.val_k:
+            metrics.update(self._sampled_metrics(batch))
         if self.reward is not None:
             samples = reward_samples(problems, batch["prompts"], completions, self.max_new_tokens)
             metrics.update(self.reward.score(samples, step=self.global_step).metrics("val"))
@@ -118,6 +125,25 @@ class ReasoningModule(L.LightningModule):
                         "correct": score.correct,
                     }
                 )
+
+    def _sampled_metrics(self, batch: dict[str, Any]) -> dict[str, float]:
+        """The paper's protocol on this batch: `val_k` completions per prompt at
+        temperature 0.6, top-p 0.95 -> val/pass@1 (their mean), val/pass@k, val/cons@k."""
+        prompts = [
+            ids[m.bool()].tolist() for ids, m in zip(batch["prompt_ids"], batch["prompt_mask"])
+        ]
+        report = evaluate(
+            HFRolloutEngine(self.model, self.tokenizer),
+            batch["problems"],
+            batch["prompts"],
+            prompts,
+            k=self.val_k,
+            params=SamplingParams(self.max_new_tokens, temperature=0.6, top_p=0.95),
+            answer_source=self.answer_source,
+            batch_size=len(prompts),
+            progress=False,
+        )
+        return {f"val/{name}": report.metrics[name] for name in ("pass@1", "pass@k", "cons@k")}
 
     def lr_scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int):
         schedule = partial(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -22,12 +22,15 @@ from r1.algorithms.advantages import ESTIMATORS
 from r1.algorithms.kl import KL_ESTIMATORS, kl_estimate
 from r1.algorithms.losses import AGGREGATIONS, aggregate_loss, clipped_policy_loss
 from r1.checks import check_choice, check_float, check_int
+from r1.eval.metrics import REFLECTION_WORDS
 from r1.models.forward import completion_logprobs
 from r1.modules.base import ReasoningModule
 from r1.rewards import CompositeReward
 from r1.rollout.callback import RolloutCallback, ScoredRollout
 from r1.rollout.hf import HFRolloutEngine
 from r1.rollout.types import sampling_params
+
+PROGRESS_BAR = ("train/reward", "rollout/tokens_per_s")  # with val/accuracy
 
 
 class GRPOModule(ReasoningModule):
@@ -53,6 +56,8 @@ class GRPOModule(ReasoningModule):
         dynamic_sampling: bool = False,
         max_grad_norm: float | None = 1.0,
         shared_prefix: bool = True,
+        reflection_words: Sequence[str] | None = None,
+        sample_table_every: int = 0,
         **base: Any,
     ):
         super().__init__(model, tokenizer, optimizer, reward=reward, **base)
@@ -80,6 +85,8 @@ class GRPOModule(ReasoningModule):
         self.inner_updates, self.micro_batch_prompts = inner_updates, micro_batch_prompts
         self.mask_truncated, self.dynamic_sampling = mask_truncated, dynamic_sampling
         self.max_grad_norm, self.shared_prefix = max_grad_norm, shared_prefix
+        self.reflection_words = tuple(reflection_words or REFLECTION_WORDS)
+        self.sample_table_every = check_int("module.sample_table_every", sample_table_every, 0)
         self.ref_model: torch.nn.Module | None = None  # only loaded when kl_coef > 0
         self.engine = None
 
@@ -97,6 +104,8 @@ class GRPOModule(ReasoningModule):
                 self.group_size,
                 self.advantage,
                 self.dynamic_sampling,
+                reflection_words=self.reflection_words,
+                sample_every=self.sample_table_every,
             )
         ]
 
@@ -230,9 +239,7 @@ class GRPOModule(ReasoningModule):
         )
         for name, value in metrics.items():
             if value == value:  # NaN: no sample had a signal for this term
-                self.log(
-                    name, value, batch_size=rollout.num_prompts, prog_bar=name == "train/reward"
-                )
+                self.log(name, value, batch_size=rollout.num_prompts, prog_bar=name in PROGRESS_BAR)
 
     def _clip_gradients(self, optimizer) -> float | None:
         """Clip to max_grad_norm and return the norm before clipping (None when an fp16 grad

@@ -3,15 +3,18 @@ them, and compute advantages; after the optimizer step, push weights to the engi
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 
 from r1.algorithms.advantages import compute_advantages
+from r1.eval.metrics import REFLECTION_WORDS, reflection_stats
 from r1.rewards import CompositeReward, RewardSample
 from r1.rollout.engine import RolloutEngine
 from r1.rollout.types import Rollout, SamplingParams, concat_rollouts, select_groups
@@ -59,17 +62,24 @@ class RolloutCallback(L.Callback):
         advantage: str = "grpo",
         dynamic_sampling: bool = False,
         max_refills: int = 3,
+        reflection_words: Sequence[str] = REFLECTION_WORDS,
+        sample_every: int = 0,
+        sample_prompts: int = 2,
     ):
         self.engine, self.reward, self.sampling = engine, reward, sampling
         self.group_size, self.advantage = group_size, advantage
         self.dynamic_sampling, self.max_refills = dynamic_sampling, max_refills
+        self.reflection_words = tuple(reflection_words)
+        self.sample_every, self.sample_prompts = sample_every, sample_prompts
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: dict, batch_idx: int
     ) -> None:
         started = time.perf_counter()
         step = trainer.global_step
-        rollout, rewards, metrics = self._generate_and_score(batch, step)
+        rollout, rewards, metrics, output = self._generate_and_score(batch, step)
+        if self.sample_every and step % self.sample_every == 0:
+            self._log_samples(trainer, step, batch, rollout, output)
         zero_spread = self._zero_spread(rewards)
         metrics["train/zero_spread_groups"] = zero_spread.float().mean().item()
         if self.dynamic_sampling:
@@ -86,11 +96,41 @@ class RolloutCallback(L.Callback):
                 "train/stop_rate": rollout.finished.float().mean().item(),
                 "train/empty_completions": sum(not t.strip() for t in rollout.texts)
                 / max(len(rollout.texts), 1),
+                **{
+                    f"train/{k}": v
+                    for k, v in reflection_stats(rollout.texts, self.reflection_words).items()
+                },
                 "rollout/tokens_per_s": generated / max(elapsed, 1e-9),
                 "rollout/s": elapsed,
             }
         )
         batch["scored"] = ScoredRollout(rollout, rewards, advantages, metrics, started)
+
+    def _log_samples(self, trainer: L.Trainer, step: int, batch: dict, rollout, output) -> None:
+        """A sample table: every completion of the first `sample_prompts` prompts of the
+        batch, as generated and scored (before any dynamic-sampling refill), with its reward
+        terms. Appended to <run dir>/samples.jsonl; also a W&B table when W&B logs."""
+        count = min(self.sample_prompts, len(batch["prompts"])) * self.group_size
+        rows = []
+        for i in range(count):
+            row = {
+                "step": step,
+                "prompt": batch["prompts"][i // self.group_size],
+                "completion": rollout.texts[i],
+                "reward": output.total[i],
+            }
+            row.update({f"reward/{name}": values[i] for name, values in output.terms.items()})
+            rows.append(row)
+        if trainer.is_global_zero:
+            path = Path(trainer.default_root_dir) / "samples.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a") as f:
+                f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        columns = list(rows[0]) if rows else []
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_table") and rows:
+                data = [[row[c] for c in columns] for row in rows]
+                logger.log_table(key="train/samples", columns=columns, data=data)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A resumed run restored the weights after the engine was built.
@@ -106,7 +146,7 @@ class RolloutCallback(L.Callback):
         )
         scored = self.reward.score(samples, step=step)
         rewards = torch.tensor([float("nan") if r is None else r for r in scored.total])
-        return rollout, rewards, scored.metrics("train")
+        return rollout, rewards, scored.metrics("train"), scored
 
     def _zero_spread(self, rewards: torch.Tensor) -> torch.Tensor:
         """[B] True for groups whose rewards are all equal (they carry no learning signal)."""
@@ -129,7 +169,7 @@ class RolloutCallback(L.Callback):
             if missing <= 0:
                 break
             extra = datamodule.prompt_batch(datamodule.random_problems(missing))
-            more, more_rewards, _ = self._generate_and_score(extra, step)
+            more, more_rewards, _, _ = self._generate_and_score(extra, step)
             good = ~self._zero_spread(more_rewards)
             parts.append(select_groups(more, good))
             part_rewards.append(more_rewards.view(-1, self.group_size)[good].flatten())

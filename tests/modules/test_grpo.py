@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -150,6 +151,10 @@ def test_bad_settings_are_named(tiny, setting, message):
 
 
 GRPO_METRICS = {
+    "train/reflection_words",
+    "train/reflection_rate",
+    "train/empty_completions",
+    "train/skipped_steps",
     "train/reward",
     "train/reward/accuracy",
     "train/reward/format",
@@ -186,6 +191,8 @@ def test_tiny_grpo_run_through_train_script(tmp_path):
         "trainer.precision=32-true",
         "module.optimizer.lr=1e-3",
         "reward=repetition",  # varies on random text: non-zero advantages, so the policy moves
+        "module.val_k=2",
+        "module.sample_table_every=2",
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -197,3 +204,9 @@ def test_tiny_grpo_run_through_train_script(tmp_path):
     assert steps == [0, 1, 2]
     assert any(float(r["train/kl"]) > 0 for r in rows if r.get("train/kl"))
     assert (run_dir / "checkpoint" / "config.json").exists()
+    sampled = [r for r in rows if r.get("val/pass@1")]
+    assert len(sampled) == 2  # before and after training
+    assert all(float(r["val/pass@k"]) >= float(r["val/pass@1"]) for r in sampled)
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [0] * 16 + [2] * 16  # 2 prompts x G=8, steps 0 and 2
+    assert {"prompt", "completion", "reward", "reward/repetition"} <= set(samples[0])
