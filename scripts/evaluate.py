@@ -5,6 +5,7 @@ reflection words. Prints a markdown table and writes eval.json and eval.md to th
 
 python scripts/evaluate.py                                              # SmolLM2 on arithmetic
 python scripts/evaluate.py model.path=outputs/runs/<...>/checkpoint eval.k=16
+python scripts/evaluate.py run=outputs/runs/<...>          # a run's checkpoint, data and reward
 python scripts/evaluate.py model=hub model.name=Qwen/Qwen2.5-0.5B-Instruct data=gsm8k
 python scripts/evaluate.py data=countdown data.num_val=200 eval.answer_source=answer_tag
 """
@@ -12,12 +13,13 @@ python scripts/evaluate.py data=countdown data.num_val=200 eval.answer_source=an
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from r1.eval.runner import evaluate
 from r1.rollout.types import SamplingParams
@@ -25,9 +27,34 @@ from r1.rollout.types import SamplingParams
 log = logging.getLogger("r1.evaluate")
 
 
+def adopt_training_run(cfg: DictConfig) -> tuple[str, int]:
+    """Point cfg at a training run: its final checkpoint, data (template, task, held-out
+    split) and reward. Returns the run's answer source and held-out token budget."""
+    run = Path(cfg.run)
+    trained_path = run / ".hydra" / "config.yaml"
+    if not (run / "checkpoint").is_dir() or not trained_path.is_file():
+        raise SystemExit(
+            f"run={cfg.run}: not a finished training run (needs checkpoint/ and .hydra/config.yaml)"
+        )
+    trained = OmegaConf.load(trained_path)
+    with open_dict(cfg):
+        cfg.data = trained.data
+        cfg.reward = trained.reward
+        cfg.model.path = str(run / "checkpoint")
+    return (
+        OmegaConf.select(trained, "module.answer_source") or "answer_tag",
+        OmegaConf.select(trained, "module.max_new_tokens") or 256,
+    )
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float:
     torch.manual_seed(cfg.seed)
+    answer_source, max_new_tokens = adopt_training_run(cfg) if cfg.run else ("answer_tag", 256)
+    answer_source = cfg.eval.answer_source or answer_source
+    max_new_tokens = cfg.eval.max_new_tokens or max_new_tokens
+    if cfg.eval.num_val:
+        cfg.data.num_val = cfg.eval.num_val
     model, tokenizer = instantiate(cfg.model)
     model.eval()
     data = instantiate(cfg.data, tokenizer=tokenizer)
@@ -39,7 +66,7 @@ def main(cfg: DictConfig) -> float:
         model=model, tokenizer=tokenizer, autocast_dtype=cfg.eval.autocast
     )
     params = SamplingParams(
-        max_new_tokens=cfg.eval.max_new_tokens,
+        max_new_tokens=max_new_tokens,
         temperature=cfg.eval.temperature,
         top_p=cfg.eval.top_p,
     )
@@ -51,11 +78,12 @@ def main(cfg: DictConfig) -> float:
         prompt_ids,
         k=cfg.eval.k,
         params=params,
-        answer_source=cfg.eval.answer_source,
+        answer_source=answer_source,
         reward=instantiate(cfg.reward),
         batch_size=cfg.eval.batch_size,
         settings={
             "model": cfg.model.get("path") or cfg.model.get("name") or choices.get("model"),
+            "run": cfg.run,
             "data": choices.get("data"),
             "seed": cfg.seed,
         },

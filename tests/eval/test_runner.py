@@ -117,3 +117,42 @@ def test_evaluate_script_on_the_tiny_model(tmp_path):
     assert "| pass@1 |" in result.stdout and (out / "eval.md").read_text().startswith(
         "# Evaluation"
     )
+
+
+def test_evaluate_a_training_run_on_its_own_data(tmp_path):
+    run = tmp_path / "run"
+    train = [
+        sys.executable,
+        "scripts/train.py",
+        "stage=grpo",
+        "model=tiny",
+        "data.num_train=8",
+        "data.num_val=3",
+        "data.batch_size=2",
+        "data.source.question_format='Compute {expression}.'",
+        "module.group_size=2",
+        "module.sampling.max_new_tokens=4",
+        "module.max_new_tokens=5",
+        "module.answer_source=last_number",
+        "trainer.max_steps=1",
+        "validate_before_training=false",
+        f"hydra.run.dir={run}",
+    ]
+    trained = subprocess.run(train, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    out = tmp_path / "eval"
+    command = [
+        sys.executable,
+        "scripts/evaluate.py",
+        f"run={run}",
+        "eval.k=2",
+        f"hydra.run.dir={out}",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads((out / "eval.json").read_text())
+    settings = report["settings"]
+    assert settings["model"] == str(run / "checkpoint") and settings["run"] == str(run)
+    assert settings["answer_source"] == "last_number" and settings["max_new_tokens"] == 5
+    assert settings["num_problems"] == 3
+    assert all(p["question"].startswith("Compute ") for p in report["problems"])
