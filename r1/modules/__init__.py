@@ -2,6 +2,7 @@
 
 from r1.modules.base import ReasoningModule
 from r1.modules.grpo import GRPOModule
+from r1.modules.ppo import PPOModule
 from r1.modules.sft import SFTModule
 
-__all__ = ["GRPOModule", "ReasoningModule", "SFTModule"]
+__all__ = ["GRPOModule", "PPOModule", "ReasoningModule", "SFTModule"]

@@ -34,6 +34,8 @@ PROGRESS_BAR = ("train/reward", "rollout/tokens_per_s")  # with val/accuracy
 
 
 class GRPOModule(ReasoningModule):
+    MIN_GROUP_SIZE = (2, "GRPO advantages are relative to the group")
+
     def __init__(
         self,
         model: torch.nn.Module,
@@ -43,7 +45,7 @@ class GRPOModule(ReasoningModule):
         engine: Callable[..., Any] | None = None,
         group_size: int = 8,
         sampling: Mapping[str, Any] | None = None,
-        advantage: str = "grpo",
+        advantage: str | None = "grpo",
         loss_aggregation: str = "seq_mean_token_mean",
         clip_low: float = 0.2,
         clip_high: float = 0.2,
@@ -61,7 +63,7 @@ class GRPOModule(ReasoningModule):
         **base: Any,
     ):
         super().__init__(model, tokenizer, optimizer, reward=reward, **base)
-        check_int("module.group_size", group_size, 2, "GRPO advantages are relative to the group")
+        check_int("module.group_size", group_size, *self.MIN_GROUP_SIZE)
         check_int("module.inner_updates", inner_updates, 1)
         check_float("module.kl_coef", kl_coef, 0.0)
         check_float("module.clip_low", clip_low, 0.0, 1.0)
@@ -72,7 +74,8 @@ class GRPOModule(ReasoningModule):
             check_float("module.max_grad_norm", max_grad_norm, 0.0, exclusive_minimum=True)
         if micro_batch_prompts is not None:
             check_int("module.micro_batch_prompts", micro_batch_prompts, 1)
-        check_choice("module.advantage", advantage, ESTIMATORS)
+        if advantage is not None:  # None: no group advantages (PPO's come from its critic)
+            check_choice("module.advantage", advantage, ESTIMATORS)
         check_choice("module.loss_aggregation", loss_aggregation, AGGREGATIONS)
         check_choice("module.kl_estimator", kl_estimator, KL_ESTIMATORS)
         self.automatic_optimization = False  # mu updates per generation batch
@@ -237,16 +240,19 @@ class GRPOModule(ReasoningModule):
                 "perf/step_s": time.perf_counter() - scored.started,
             }
         )
+        self.log_metrics(metrics, rollout.num_prompts)
+
+    def log_metrics(self, metrics: Mapping[str, float], num_prompts: int) -> None:
         for name, value in metrics.items():
             if value == value:  # NaN: no sample had a signal for this term
-                self.log(name, value, batch_size=rollout.num_prompts, prog_bar=name in PROGRESS_BAR)
+                self.log(name, value, batch_size=num_prompts, prog_bar=name in PROGRESS_BAR)
 
     def _clip_gradients(self, optimizer) -> float | None:
         """Clip to max_grad_norm and return the norm before clipping (None when an fp16 grad
         scaler is active: gradients are still scaled, Lightning unscales and clips them, and
         the scaler skips overflowing steps). Lightning refuses to clip for fused optimizers
         under autocast, although bf16 and fp32 scale no gradients."""
-        params = [p for p in self.model.parameters() if p.grad is not None]
+        params = [p for p in self.trainable_parameters() if p.grad is not None]
         plugin = self._trainer.precision_plugin if self._trainer is not None else None
         if getattr(plugin, "scaler", None) is not None:
             if self.max_grad_norm:
@@ -256,8 +262,14 @@ class GRPOModule(ReasoningModule):
             return None
         return float(torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm or float("inf")))
 
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        return [{"params": self.trainable_parameters()}]
+
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])
+        optimizer = self.optimizer_factory(self.parameter_groups())
         total = (
             self.trainer.max_steps
             if self.trainer.max_steps and self.trainer.max_steps > 0

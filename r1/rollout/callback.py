@@ -4,6 +4,7 @@ them, and compute advantages; after the optimizer step, push weights to the engi
 from __future__ import annotations
 
 import json
+import resource
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,13 @@ def reward_samples_for(
     ]
 
 
+def peak_memory_gb() -> float:
+    """Peak accelerator memory allocated by torch on CUDA; else the process's peak RSS."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 1e9
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux reports KiB
+
+
 class RolloutCallback(L.Callback):
     def __init__(
         self,
@@ -59,7 +67,7 @@ class RolloutCallback(L.Callback):
         reward: CompositeReward,
         sampling: SamplingParams,
         group_size: int,
-        advantage: str = "grpo",
+        advantage: str | None = "grpo",
         dynamic_sampling: bool = False,
         max_refills: int = 3,
         reflection_words: Sequence[str] = REFLECTION_WORDS,
@@ -85,9 +93,12 @@ class RolloutCallback(L.Callback):
         if self.dynamic_sampling:
             rollout, rewards = self._refill(trainer, batch, rollout, rewards, zero_spread, step)
         valid = ~torch.isnan(rewards)
-        advantages = compute_advantages(
-            self.advantage, torch.nan_to_num(rewards), self.group_size, valid
-        )
+        if self.advantage is None:  # the module computes its own (PPO: from its critic)
+            advantages = torch.zeros_like(rewards)
+        else:
+            advantages = compute_advantages(
+                self.advantage, torch.nan_to_num(rewards), self.group_size, valid
+            )
         generated = int(rollout.completion_mask.sum())
         elapsed = time.perf_counter() - started
         metrics.update(
@@ -101,6 +112,7 @@ class RolloutCallback(L.Callback):
                     for k, v in reflection_stats(rollout.texts, self.reflection_words).items()
                 },
                 "rollout/tokens_per_s": generated / max(elapsed, 1e-9),
+                "perf/peak_mem_gb": peak_memory_gb(),
                 "rollout/s": elapsed,
             }
         )

@@ -189,3 +189,24 @@ def test_smollm2_grpo_addition_resumes_bit_identically(tmp_path):
     assert list_checkpoints(run_dir / "checkpoints")[-1].name == "step-00000003.ckpt"
     ok(train(run_dir, "resume=auto", base=base))
     assert_same_run(run_dir, reference, steps=8)
+
+
+def test_ppo_sigkill_then_resume_is_bit_identical(tmp_path):
+    """PPO adds a critic, its optimizer state and minibatch shuffles drawn from the global RNG."""
+    base = [
+        *[o for o in GRPO if not o.startswith(("stage=", "module.dynamic_sampling"))],
+        "stage=ppo",
+        "module.minibatch_prompts=1",
+        "module.inner_updates=1",
+    ]
+    reference = tmp_path / "uninterrupted"
+    ok(train(reference, base=base))
+    run_dir = tmp_path / "killed"
+    killed = train(run_dir, base=base, fault="kill_in_step", fault_step=8)  # 2 steps a batch
+    assert killed.returncode == -signal.SIGKILL
+    assert list_checkpoints(run_dir / "checkpoints")[-1].name == "step-00000006.ckpt"
+    ok(train(run_dir, "resume=auto", base=base))
+    expected, got = weights(reference), weights(run_dir)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    for name in ("train/reward", "train/value_loss", "train/approx_kl"):
+        assert by_step(metrics(run_dir), name) == by_step(metrics(reference), name), name

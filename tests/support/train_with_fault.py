@@ -18,20 +18,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def patch_training_step(module_class, step: int, signum: int) -> None:
+    training_step = module_class.training_step  # its own, not an inherited patched one
+
+    def faulty_step(self, batch, batch_idx):
+        if self.global_step == step:
+            os.kill(os.getpid(), signum)
+        return training_step(self, batch, batch_idx)
+
+    module_class.training_step = faulty_step
+
+
 def inject(fault: str, step: int) -> None:
     import r1.checkpoints as checkpoints
-    from r1.modules.grpo import GRPOModule
+    from r1.modules import GRPOModule, PPOModule
 
     if fault in ("kill_in_step", "term_in_step"):
         signum = signal.SIGKILL if fault == "kill_in_step" else signal.SIGTERM
-        training_step = GRPOModule.training_step
-
-        def faulty_step(self, batch, batch_idx):
-            if self.global_step == step:
-                os.kill(os.getpid(), signum)
-            return training_step(self, batch, batch_idx)
-
-        GRPOModule.training_step = faulty_step
+        for module_class in (GRPOModule, PPOModule):
+            patch_training_step(module_class, step, signum)
     elif fault == "kill_in_save":
         commit = checkpoints.commit
 
