@@ -54,10 +54,30 @@ def reward_samples_for(
 
 
 def peak_memory_gb() -> float:
-    """Peak accelerator memory allocated by torch on CUDA; else the process's peak RSS."""
+    """Peak memory since `reset_peak_memory()`: allocated CUDA memory on GPU, else the
+    process's resident set high-water mark (VmHWM)."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         return torch.cuda.max_memory_allocated() / 1e9
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux reports KiB
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1e6  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: KiB, lifetime peak
+
+
+def reset_peak_memory() -> None:
+    """Start a new peak, so that runs of one Hydra multirun (one process) each report their
+    own (Linux: writing 5 to clear_refs resets VmHWM to the current RSS)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 class RolloutCallback(L.Callback):
@@ -145,6 +165,7 @@ class RolloutCallback(L.Callback):
                 logger.log_table(key="train/samples", columns=columns, data=data)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        reset_peak_memory()
         # A resumed run restored the weights after the engine was built.
         self.engine.update_weights(pl_module.model)
 

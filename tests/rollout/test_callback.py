@@ -98,3 +98,15 @@ def test_dynamic_sampling_replaces_zero_spread_groups():
     assert scored.rollout.num_prompts == 3
     assert scored.rewards.tolist() == [1, 0, 1, 0] * 3  # only groups with a reward spread
     assert (scored.advantages != 0).all()
+
+
+def test_peak_memory_restarts_for_each_run_of_a_multirun():
+    import numpy as np
+
+    from r1.rollout.callback import peak_memory_gb, reset_peak_memory
+
+    block = np.ones(300_000_000 // 8)  # 0.3 GB, touched
+    during = peak_memory_gb()
+    del block
+    reset_peak_memory()
+    assert peak_memory_gb() < during - 0.2
