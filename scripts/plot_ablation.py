@@ -9,8 +9,8 @@ overrides and the overrides every run shares, so an arm is labelled by what diff
 reward=lang_consistency); the runs of an arm are its seeds. If every run gets the same label,
 each run is its own arm, labelled by its directory name.
 
-One panel per metric against the optimizer step: per arm the mean over seeds, and the min-max
-band over seeds when the arm has more than one. The mean is taken only at steps every seed of
+One panel per metric against the logged training step (a generation batch in RL stages): per
+arm the mean over seeds, and the min-max band over seeds when the arm has more than one. The mean is taken only at steps every seed of
 the arm logged, so a seed that stopped early shortens the curve instead of making it jump.
 A metric no run logged is skipped. Also prints the final value of each metric per arm (mean
 ± sample std over seeds of each seed's last logged value) and writes it as JSON next to the PNG
@@ -234,7 +234,7 @@ def plot(
             )
             if len(per_metric[metric]) > 1:
                 ax.fill_between(steps, low, high, color=f"C{i}", alpha=0.2, linewidth=0)
-        ax.set_xlabel("optimizer step")
+        ax.set_xlabel("training step (RL: generation batch)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(YLABELS.get(metric, metric))
         ax.set_title(metric, fontsize=9)
