@@ -29,6 +29,7 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from r1.checks import ConfigError, check_int
 
@@ -268,10 +269,9 @@ def logger_positions(loggers: Sequence[Any]) -> dict[str, Any]:
     W&B run id."""
     positions: dict[str, Any] = {}
     for logger in loggers:
-        kind = type(logger).__name__
-        if "CSV" in kind:
+        if isinstance(logger, CSVLogger):
             positions["csv_rows"] = csv_rows(Path(logger.log_dir) / "metrics.csv")
-        elif "Wandb" in kind:
+        elif isinstance(logger, WandbLogger):
             positions["wandb_id"] = logger.version
     return positions
 

@@ -110,8 +110,6 @@ def csv_logger(save_dir: str, name: str, version: str = "", resume: Any = None, 
 
 
 def tensorboard_logger(save_dir: str, name: str, version: str = "", resume: Any = None, **kwargs):
-    if resume:
-        kwargs["purge_step"] = resume[
-            "next_log_step"
-        ]  # drop events the interrupted run logged later
+    if resume:  # drop the events the interrupted run logged after its checkpoint
+        kwargs["purge_step"] = resume["next_log_step"]
     return TensorBoardLogger(save_dir, name=name, version=version, **kwargs)

@@ -40,9 +40,15 @@ def generate_greedy(
 ) -> list[Completion]:
     """prompt_ids, prompt_mask: [B, P], left-padded. Greedy decoding with the rollout engine
     RL uses, so held-out scores see the same generation code as training."""
-    prompts = [ids[mask.bool()].tolist() for ids, mask in zip(prompt_ids, prompt_mask)]
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0)
-    return sample_completions(HFRolloutEngine(model, tokenizer), prompts, params)
+    return sample_completions(
+        HFRolloutEngine(model, tokenizer), unpadded(prompt_ids, prompt_mask), params
+    )
+
+
+def unpadded(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> list[list[int]]:
+    """[B, P] left-padded ids and mask -> B token-id lists without the padding."""
+    return [ids[mask.bool()].tolist() for ids, mask in zip(prompt_ids, prompt_mask)]
 
 
 @dataclass(frozen=True)

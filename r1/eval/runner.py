@@ -26,24 +26,6 @@ from r1.rewards import CompositeReward
 from r1.rewards.accuracy import answer_is_correct, extract_answer
 from r1.rollout.types import SamplingParams
 
-# Metric order in reports; reward terms (reward/<term>) follow.
-HEADLINE = (
-    "pass@1",
-    "pass@k",
-    "cons@k",
-    "accuracy_lenient",
-    "format_rate",
-    "stop_rate",
-    "lang_consistency",
-    "completion_len_mean",
-    "completion_len_p50",
-    "completion_len_p90",
-    "completion_len_p99",
-    "completion_len_max",
-    "reflection_words",
-    "reflection_rate",
-)
-
 
 @dataclass
 class EvalReport:

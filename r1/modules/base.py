@@ -12,7 +12,13 @@ import torch
 
 from r1.algorithms.schedules import warmup_cosine
 from r1.checks import check_choice, check_float, check_int
-from r1.eval.heldout import generate_greedy, reward_samples, score_completion, summarize
+from r1.eval.heldout import (
+    generate_greedy,
+    reward_samples,
+    score_completion,
+    summarize,
+    unpadded,
+)
 from r1.eval.runner import evaluate
 from r1.modules.guards import NonFiniteGuard
 from r1.rewards import CompositeReward
@@ -129,9 +135,7 @@ class ReasoningModule(L.LightningModule):
     def _sampled_metrics(self, batch: dict[str, Any]) -> dict[str, float]:
         """The paper's protocol on this batch: `val_k` completions per prompt at
         temperature 0.6, top-p 0.95 -> val/pass@1 (their mean), val/pass@k, val/cons@k."""
-        prompts = [
-            ids[m.bool()].tolist() for ids, m in zip(batch["prompt_ids"], batch["prompt_mask"])
-        ]
+        prompts = unpadded(batch["prompt_ids"], batch["prompt_mask"])
         report = evaluate(
             HFRolloutEngine(self.model, self.tokenizer),
             batch["problems"],

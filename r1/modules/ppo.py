@@ -136,13 +136,13 @@ class PPOModule(GRPOModule):
         mask = rollout.completion_mask.float()
         if self.mask_truncated:
             mask = mask * rollout.finished.float()[:, None]
-        everything = [(slice(None), slice(None))]
+        chunks = self._chunks(rollout.num_prompts)  # module.micro_batch_prompts bounds memory
         with torch.no_grad():
-            old_logprobs = self._logprobs(self.model, rollout, *everything[0])[0]
-            old_values = self._values(rollout)
-            ref_logprobs = (
-                self._reference_logprobs(rollout, everything) if self.kl_coef > 0 else None
+            old_logprobs = torch.cat(
+                [self._logprobs(self.model, rollout, r, p)[0] for r, p in chunks]
             )
+            old_values = self._values(rollout)
+            ref_logprobs = self._reference_logprobs(rollout, chunks) if self.kl_coef > 0 else None
             kl = old_logprobs - ref_logprobs if ref_logprobs is not None else None  # k1
             kl_coef = self.kl_controller.coef if self.kl_controller else self.kl_coef
             sequence_rewards = torch.nan_to_num(scored.rewards.to(self.device))
