@@ -92,9 +92,12 @@ def main(cfg: DictConfig) -> float:
     after = held_out_metrics_after_fit(trainer, module, datamodule)
     seconds = time.perf_counter() - started
 
+    # Every rank: gathering sharded weights is collective; rank 0 writes.
+    checkpoint = save_pretrained(
+        module.model, tokenizer, cfg.paths.checkpoint_dir, writer=trainer.is_global_zero
+    )
     if not trainer.is_global_zero:
         return float(after.get(cfg.optimized_metric, float("nan")))
-    checkpoint = save_pretrained(module.model, tokenizer, cfg.paths.checkpoint_dir)
     choices = HydraConfig.get().runtime.choices
     summary = RunSummary(
         what=" ".join(

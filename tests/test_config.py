@@ -7,13 +7,11 @@ import inspect
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
+from compose import CONF, compose_config
 from hydra.utils import get_object, instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
 GROUPS = [
     "trainer",
     "model",
@@ -33,15 +31,6 @@ REQUIRED = {
     ("reward", "reward_model"): ["reward.terms.preference.params.name=tiny"],
     ("experiment", "r1_cold_start_rl"): ["model.path=/some/checkpoint"],
 }
-
-
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 def options():

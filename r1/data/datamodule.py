@@ -61,12 +61,19 @@ def split_problems(
 class EpochShuffleSampler(Sampler[int]):
     """A fresh shuffle of range(num_items) per epoch, a pure function of (seed, epoch), that
     can start part-way into an epoch, so a resumed run draws exactly the batches the
-    interrupted one would have. Lightning calls `set_epoch` before each epoch."""
+    interrupted one would have. Lightning calls `set_epoch` before each epoch.
 
-    def __init__(self, num_items: int, seed: int):
+    With `num_replicas` > 1 (data-parallel ranks) every rank shuffles alike and takes every
+    `num_replicas`-th item from `rank` on, after the tail is cut to a multiple of
+    `num_replicas`: the ranks see disjoint items and the same number of them."""
+
+    def __init__(self, num_items: int, seed: int, num_replicas: int = 1, rank: int = 0):
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.num_items, self.seed = num_items, seed
+        self.num_replicas, self.rank = num_replicas, rank
         self.epoch = 0
-        self._resume: tuple[int, int] | None = None  # (epoch, items to skip)
+        self._resume: tuple[int, int] | None = None  # (epoch, items of this rank to skip)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -78,13 +85,25 @@ class EpochShuffleSampler(Sampler[int]):
         order = torch.randperm(
             self.num_items, generator=torch.Generator().manual_seed(self.seed + self.epoch)
         ).tolist()
+        order = order[: len(self)]  # cut the tail, then deal it out rank by rank
+        mine = order[self.rank :: self.num_replicas] if self.num_replicas > 1 else order
         skip = 0
         if self._resume is not None and self._resume[0] == self.epoch:
             skip, self._resume = self._resume[1], None
-        yield from order[skip:]
+        yield from mine[skip:]
 
     def __len__(self) -> int:
-        return self.num_items
+        return self.num_items - self.num_items % self.num_replicas
+
+
+def shard_for_rank(items: Sequence[Any], num_replicas: int, rank: int) -> list[tuple[Any, bool]]:
+    """(item, is_padding) pairs: every `num_replicas`-th item from `rank` on, padded with
+    repeats to the longest shard, so every rank runs the same number of batches (sharded
+    models gather parameters collectively in each forward). Padding is left out of metrics."""
+    mine = [(item, False) for item in items[rank::num_replicas]]
+    longest = -(-len(items) // num_replicas)
+    padding = [(items[i % len(items)], True) for i in range(longest - len(mine))]
+    return mine + padding
 
 
 class ReasoningDataModule(L.LightningDataModule):
@@ -250,7 +269,7 @@ class ReasoningDataModule(L.LightningDataModule):
         return self._shuffled(examples, lambda b: collate_sft(b, pad))
 
     def _shuffled(self, items, collate, drop_last: bool = False) -> DataLoader:
-        sampler = EpochShuffleSampler(len(items), self.seed)
+        sampler = EpochShuffleSampler(len(items), self.seed, *self._data_parallel())
         if self._resume_position is not None:
             epoch, batches_done = self._resume_position
             sampler.resume_at(epoch, batches_done * self.batch_size)
@@ -267,15 +286,26 @@ class ReasoningDataModule(L.LightningDataModule):
             drop_last=drop_last,
         )
 
+    def _data_parallel(self) -> tuple[int, int]:
+        """(num_replicas, rank) of this process's data-parallel group; (1, 0) alone.
+        (trainer.use_distributed_sampler is off: the data module shards its own batches.)"""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size <= 1:
+            return 1, 0
+        kwargs = trainer.strategy.distributed_sampler_kwargs or {}
+        return kwargs.get("num_replicas", trainer.world_size), kwargs.get(
+            "rank", trainer.global_rank
+        )
+
     def val_dataloader(self) -> DataLoader:
         pad = self.tokenizer.pad_token_id
         items = []
-        for problem in self.val_problems:
+        for problem, padding in shard_for_rank(self.val_problems, *self._data_parallel()):
             prompt = self.prompt(problem)
             prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
             completion = self.template.completion_for(problem.solution, problem.answer)
             sft = tokenize_example(self.tokenizer, prompt, completion) if problem.solution else None
-            items.append((problem, prompt, prompt_ids, sft))
+            items.append((problem, prompt, prompt_ids, sft, padding))
         return DataLoader(
             items,
             batch_size=self.val_batch_size,
@@ -285,9 +315,10 @@ class ReasoningDataModule(L.LightningDataModule):
 
     @staticmethod
     def _collate_val(items, pad: int) -> dict[str, Any]:
-        problems, prompts, prompt_ids, sft = zip(*items)
+        problems, prompts, prompt_ids, sft, padding = zip(*items)
         batch: dict[str, Any] = {
             "problems": list(problems),
+            "padding": list(padding),  # True: a repeat that evens out the ranks' shards
             "prompts": list(prompts),
             "prompt_ids": pad_left(prompt_ids, pad),
             "prompt_mask": pad_left([[1] * len(p) for p in prompt_ids], 0),

@@ -145,9 +145,23 @@ def apply_lora(model, lora: Mapping[str, Any]):
     return get_peft_model(model, config)
 
 
-def save_pretrained(model, tokenizer, directory: str | Path) -> Path:
-    """Save a plain HF checkpoint (LoRA adapters merged) that `model.path=<dir>` loads."""
+def save_pretrained(model, tokenizer, directory: str | Path, writer: bool = True) -> Path:
+    """Save a plain HF checkpoint (LoRA adapters merged) that `model.path=<dir>` loads.
+
+    Sharded weights (FSDP2, DeepSpeed ZeRO-3) are gathered, which is collective: every rank
+    calls this, and only the `writer` rank writes."""
+    from r1.models.gather import full_state_dict, is_sharded
+
     directory = Path(directory)
+    if is_sharded(model):
+        state = full_state_dict(model, keep=writer)  # adapters merged, checkpoint names
+        if writer:
+            base = model.get_base_model() if hasattr(model, "get_base_model") else model
+            base.save_pretrained(directory, state_dict=state)
+            tokenizer.save_pretrained(directory)
+        return directory
+    if not writer:
+        return directory
     if hasattr(model, "merge_and_unload"):
         # Merge into a copy: the model being trained keeps its adapters.
         model = copy.deepcopy(model).merge_and_unload()

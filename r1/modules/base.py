@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
@@ -69,6 +70,31 @@ class ReasoningModule(L.LightningModule):
         self.val_samples: list[dict[str, Any]] = []  # a few held-out samples for reports
         self.validated_at_step: int | None = None  # global step of the last full validation
 
+    @property
+    def world_size(self) -> int:
+        """Number of data-parallel ranks (1 when not attached to a trainer)."""
+        return self._trainer.world_size if self._trainer is not None else 1
+
+    def gradient_sync(self, enabled: bool):
+        """Context for a manual backward: with enabled=False, DDP keeps the gradients local
+        (accumulate micro-batches, all-reduce in the last one's backward)."""
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if enabled or not hasattr(strategy, "block_backward_sync"):
+            return nullcontext()
+        return strategy.block_backward_sync()
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The networks a sharding strategy shards (subclasses add reference, critic)."""
+        return [self.model]
+
+    def configure_model(self) -> None:
+        # Under strategy=fsdp (r1.strategies.FSDPStrategy) each network is sharded here, after
+        # setup() built the reference copy and before the optimizer sees the parameters.
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if hasattr(strategy, "shard"):
+            for network in self.networks():
+                strategy.shard(network, like=self.model)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["nonfinite_guard"] = self.nonfinite.state_dict()
 
@@ -91,13 +117,33 @@ class ReasoningModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.val_samples = []
+        self._val_totals: dict[str, list[float]] = {}  # name -> [sum of value x items, items]
 
     def on_validation_epoch_end(self) -> None:
+        # Exact means over every held-out item of every rank: weighted sums are gathered once
+        # here (same names, same order on each rank), not synced per batch.
+        names = sorted(self._val_totals)
+        totals = torch.tensor([self._val_totals[n] for n in names], dtype=torch.float64)
+        if self.world_size > 1:
+            totals = self.all_gather(totals.to(self.device)).sum(0).cpu()
+        for name, (weighted, items) in zip(names, totals.tolist()):
+            if items > 0:
+                self.log(name, weighted / items, prog_bar=name == "val/accuracy")
         if not self.trainer.sanity_checking:
             self.validated_at_step = self.trainer.global_step
 
+    def accumulate_val(self, metrics: dict[str, float], items: int) -> None:
+        """Add a batch's mean metrics over `items` held-out items (NaN: no signal, no weight)."""
+        for name, value in metrics.items():
+            value = float(value)
+            totals = self._val_totals.setdefault(name, [0.0, 0.0])
+            if not math.isnan(value) and items:
+                totals[0] += value * items
+                totals[1] += items
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        problems = batch["problems"]
+        # Every row is generated (sharded models gather parameters collectively, so the ranks
+        # run alike); rows that only pad this rank's shard are left out of the metrics.
         completions = generate_greedy(
             self.model,
             self.tokenizer,
@@ -105,22 +151,18 @@ class ReasoningModule(L.LightningModule):
             batch["prompt_mask"],
             self.max_new_tokens,
         )
+        real = [not p for p in batch.get("padding", [False] * len(completions))]
+        problems = [p for p, keep in zip(batch["problems"], real) if keep]
+        prompts = [p for p, keep in zip(batch["prompts"], real) if keep]
+        completions = [c for c, keep in zip(completions, real) if keep]
         scores = [score_completion(p, c, self.answer_source) for p, c in zip(problems, completions)]
         metrics = {f"val/{k}": v for k, v in summarize(scores, completions).items()}
         if self.val_k:
             metrics.update(self._sampled_metrics(batch))
         if self.reward is not None:
-            samples = reward_samples(problems, batch["prompts"], completions, self.max_new_tokens)
+            samples = reward_samples(problems, prompts, completions, self.max_new_tokens)
             metrics.update(self.reward.score(samples, step=self.global_step).metrics("val"))
-        for name, value in metrics.items():
-            if not math.isnan(value):
-                self.log(
-                    name,
-                    value,
-                    batch_size=len(problems),
-                    sync_dist=True,
-                    prog_bar=name == "val/accuracy",
-                )
+        self.accumulate_val(metrics, len(problems))
         for problem, completion, score in zip(problems, completions, scores):
             if len(self.val_samples) < self.num_samples_kept:
                 self.val_samples.append(
@@ -135,16 +177,21 @@ class ReasoningModule(L.LightningModule):
     def _sampled_metrics(self, batch: dict[str, Any]) -> dict[str, float]:
         """The paper's protocol on this batch: `val_k` completions per prompt at
         temperature 0.6, top-p 0.95 -> val/pass@1 (their mean), val/pass@k, val/cons@k."""
-        prompts = unpadded(batch["prompt_ids"], batch["prompt_mask"])
+        real = [not p for p in batch.get("padding", [False] * len(batch["problems"]))]
+
+        def kept(items):
+            return [item for item, keep in zip(items, real) if keep]
+
+        prompts = kept(unpadded(batch["prompt_ids"], batch["prompt_mask"]))
         report = evaluate(
             HFRolloutEngine(self.model, self.tokenizer),
-            batch["problems"],
-            batch["prompts"],
+            kept(batch["problems"]),
+            kept(batch["prompts"]),
             prompts,
             k=self.val_k,
             params=SamplingParams(self.max_new_tokens, temperature=0.6, top_p=0.95),
             answer_source=self.answer_source,
-            batch_size=len(prompts),
+            batch_size=max(len(prompts), 1),
             progress=False,
         )
         return {f"val/{name}": report.metrics[name] for name in ("pass@1", "pass@k", "cons@k")}

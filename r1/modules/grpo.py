@@ -6,7 +6,10 @@ then `inner_updates` (mu) optimizer steps on it. Simplifications, written down:
 - the advantage is one number per sequence, applied to every token (outcome reward);
 - with mu = 1 the "old" policy is the current one (ratio 1, no clipping can happen); with
   mu > 1 old log-probs are recomputed once, before the first update, by the training forward;
-- the KL term is added to the loss per token (the paper's form), not folded into the reward.
+- the KL term is added to the loss per token (the paper's form), not folded into the reward;
+- "old" means the trainer's forward: when another engine samples (vLLM), its log-probs differ a
+  little; `rollout/is_ratio_*` measure that, and `is_correction` weights the loss by the
+  truncated ratio (r1.algorithms.importance).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from typing import Any
 import torch
 
 from r1.algorithms.advantages import ESTIMATORS
+from r1.algorithms.importance import IS_LEVELS, ratio_stats, truncated_importance_weights
 from r1.algorithms.kl import KL_ESTIMATORS, kl_estimate
 from r1.algorithms.losses import AGGREGATIONS, aggregate_loss, clipped_policy_loss
-from r1.checks import check_choice, check_float, check_int
+from r1.checks import ConfigError, check_choice, check_float, check_int
 from r1.eval.metrics import REFLECTION_WORDS
 from r1.models.forward import completion_logprobs
 from r1.modules.base import ReasoningModule
+from r1.modules.parallel import reduce_metrics, uses_deepspeed
 from r1.rewards import CompositeReward
 from r1.rollout.callback import RolloutCallback, ScoredRollout
 from r1.rollout.hf import HFRolloutEngine
@@ -60,6 +65,8 @@ class GRPOModule(ReasoningModule):
         shared_prefix: bool = True,
         reflection_words: Sequence[str] | None = None,
         sample_table_every: int = 0,
+        is_correction: str | None = None,
+        is_cap: float = 2.0,
         **base: Any,
     ):
         super().__init__(model, tokenizer, optimizer, reward=reward, **base)
@@ -78,6 +85,10 @@ class GRPOModule(ReasoningModule):
             check_choice("module.advantage", advantage, ESTIMATORS)
         check_choice("module.loss_aggregation", loss_aggregation, AGGREGATIONS)
         check_choice("module.kl_estimator", kl_estimator, KL_ESTIMATORS)
+        if is_correction is not None:
+            check_choice("module.is_correction", is_correction, IS_LEVELS)
+        check_float("module.is_cap", is_cap, 0.0, exclusive_minimum=True)
+        self.is_level, self.is_cap = is_correction, is_cap
         self.automatic_optimization = False  # mu updates per generation batch
         self.engine_factory = engine or HFRolloutEngine
         self.group_size = group_size
@@ -113,12 +124,21 @@ class GRPOModule(ReasoningModule):
         ]
 
     def setup(self, stage: str) -> None:
+        if uses_deepspeed(self._trainer) and self.micro_batch_prompts is not None:
+            raise ConfigError(
+                f"module.micro_batch_prompts={self.micro_batch_prompts} is not supported with "
+                "DeepSpeed (its engine steps after every backward); set it to null and bound "
+                "memory with data.batch_size instead"
+            )
         if (
             self.kl_coef > 0
             and self.ref_model is None
             and not hasattr(self.model, "disable_adapter")
         ):
             self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+
+    def networks(self) -> list[torch.nn.Module]:
+        return super().networks() + ([self.ref_model] if self.ref_model is not None else [])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -171,12 +191,15 @@ class GRPOModule(ReasoningModule):
         if self.mask_truncated:
             mask = mask * rollout.finished.float()[:, None]
         chunks = self._chunks(rollout.num_prompts)
-        # Denominators over the whole generation batch (and all ranks), so that splitting it
-        # into micro-batches leaves the gradient unchanged.
+        # Denominators over the whole generation batch and all ranks, so that splitting it
+        # into micro-batches or over ranks leaves the gradient unchanged. Data-parallel
+        # gradients are averaged over ranks, so each rank's share of the global loss is scaled
+        # by their number.
         num_tokens = self.all_gather(mask.sum()).sum().clamp(min=1)
         num_sequences = self.all_gather(
             torch.tensor(float(mask.shape[0]), device=self.device)
         ).sum()
+        share = float(self.world_size) / num_tokens  # token sums -> global means
         old_logprobs = None
         if self.inner_updates > 1:
             with torch.no_grad():
@@ -187,22 +210,30 @@ class GRPOModule(ReasoningModule):
 
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         totals = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0, "grad_norm": 0.0}
+        mismatch = []  # (ratios, mask) per micro-batch of the first update: rollout/is_ratio_*
         updates = 0
-        for _ in range(self.inner_updates):
+        for update in range(self.inner_updates):
             optimizer.zero_grad()
             step = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0}
-            for rows, prompts in chunks:
+            for i, (rows, prompts) in enumerate(chunks):
                 logprobs, entropy = self._logprobs(self.model, rollout, rows, prompts)
                 old = old_logprobs[rows] if old_logprobs is not None else logprobs.detach()
                 per_token, clipped = clipped_policy_loss(
                     logprobs, old, advantages[rows], self.clip_low, self.clip_high, self.dual_clip
                 )
                 m = mask[rows]
+                weights, ratios = truncated_importance_weights(
+                    old, rollout.sampling_logprobs[rows], m, self.is_level or "token", self.is_cap
+                )
+                if update == 0:
+                    mismatch.append((ratios, m))
+                if self.is_level is not None:
+                    per_token = per_token * weights
                 if ref_logprobs is not None:
                     kl = kl_estimate(logprobs, ref_logprobs[rows], self.kl_estimator)
                     per_token = per_token + self.kl_coef * kl
-                    step["kl"] += float((kl.detach() * m).sum() / num_tokens)
-                loss = aggregate_loss(
+                    step["kl"] += float((kl.detach() * m).sum() * share)
+                loss = self.world_size * aggregate_loss(
                     per_token,
                     m,
                     self.loss_aggregation,
@@ -210,10 +241,12 @@ class GRPOModule(ReasoningModule):
                     num_tokens=num_tokens,
                     max_tokens=self.sampling.max_new_tokens,
                 )
-                self.manual_backward(loss)
+                # DDP all-reduces once per optimizer step: in the last micro-batch's backward.
+                with self.gradient_sync(i == len(chunks) - 1):
+                    self.manual_backward(loss)
                 step["loss"] += float(loss.detach())
-                step["clipped"] += float((clipped.float() * m).sum() / num_tokens)
-                step["entropy"] += float((entropy * m).sum() / num_tokens)
+                step["clipped"] += float((clipped.float() * m).sum() * share)
+                step["entropy"] += float((entropy * m).sum() * share)
             grad_norm = self._clip_gradients(optimizer)
             if not self.nonfinite.allows(step["loss"], grad_norm, self.global_step):
                 optimizer.zero_grad(set_to_none=True)  # skip: weights and moments unchanged
@@ -227,6 +260,15 @@ class GRPOModule(ReasoningModule):
 
         metrics = dict(scored.metrics)
         metrics["train/skipped_steps"] = float(self.nonfinite.skipped)
+        metrics.update(
+            {
+                f"rollout/{k}": v
+                for k, v in ratio_stats(
+                    torch.cat([r.flatten() for r, _ in mismatch]),
+                    torch.cat([m.flatten() for _, m in mismatch]),
+                ).items()
+            }
+        )
         if not updates:  # every update of this batch was skipped: nothing else to report
             updates = float("nan")
         metrics.update(
@@ -243,8 +285,12 @@ class GRPOModule(ReasoningModule):
         self.log_metrics(metrics, rollout.num_prompts)
 
     def log_metrics(self, metrics: Mapping[str, float], num_prompts: int) -> None:
+        """Log this step's metrics, reduced over data-parallel ranks first (see
+        r1.modules.parallel.reduce_metrics); NaN (no signal) is not logged."""
+        if self.world_size > 1:
+            metrics = reduce_metrics(self, metrics)
         for name, value in metrics.items():
-            if value == value:  # NaN: no sample had a signal for this term
+            if value == value:
                 self.log(name, value, batch_size=num_prompts, prog_bar=name in PROGRESS_BAR)
 
     def _clip_gradients(self, optimizer) -> float | None:
@@ -252,6 +298,8 @@ class GRPOModule(ReasoningModule):
         scaler is active: gradients are still scaled, Lightning unscales and clips them, and
         the scaler skips overflowing steps). Lightning refuses to clip for fused optimizers
         under autocast, although bf16 and fp32 scale no gradients."""
+        if uses_deepspeed(self._trainer):
+            return None  # the engine clips (config gradient_clipping) inside its step
         params = [p for p in self.trainable_parameters() if p.grad is not None]
         plugin = self._trainer.precision_plugin if self._trainer is not None else None
         if getattr(plugin, "scaler", None) is not None:

@@ -90,6 +90,9 @@ class PPOModule(GRPOModule):
             else:
                 self.critic = ValueModel.from_model(self.critic_model[0])
 
+    def networks(self) -> list[torch.nn.Module]:
+        return super().networks() + [self.critic]
+
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return super().trainable_parameters() + list(self.critic.parameters())
 
@@ -209,7 +212,7 @@ class PPOModule(GRPOModule):
 
         mean_kl = float((kl * mask).sum() / mask.sum().clamp(min=1)) if kl is not None else 0.0
         if self.kl_controller is not None:
-            self.kl_controller.update(mean_kl, n_steps=rollout.num_sequences)
+            self.kl_controller.update(mean_kl, n_steps=rollout.completion_ids.shape[0])
         n = steps or float("nan")
         metrics = dict(scored.metrics)
         metrics.update(

@@ -55,10 +55,7 @@ class SFTModule(ReasoningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if "labels" in batch:
-            self.log(
-                "val/loss",
-                self.completion_loss(batch),
-                batch_size=len(batch["problems"]),
-                sync_dist=True,
-            )
+            # (over every row of the batch, shard padding included)
+            loss = float(self.completion_loss(batch))
+            self.accumulate_val({"val/loss": loss}, len(batch["problems"]))
         super().validation_step(batch, batch_idx)

@@ -188,7 +188,8 @@ class RolloutCallback(L.Callback):
 
     def _refill(self, trainer, batch, rollout, rewards, zero_spread, step):
         """Dynamic sampling (DAPO): drop groups with zero reward spread and sample fresh prompts
-        until the batch is full again or `max_refills` rounds are spent."""
+        until the batch is full again or `max_refills` rounds are spent (then the dropped
+        groups fill the rest)."""
         wanted = len(batch["problems"])
         keep = ~zero_spread
         parts, part_rewards = (
@@ -207,8 +208,12 @@ class RolloutCallback(L.Callback):
             parts.append(select_groups(more, good))
             part_rewards.append(more_rewards.view(-1, self.group_size)[good].flatten())
             kept += int(good.sum())
-        if not kept:  # nothing learnable this step: keep the original batch (zero advantages)
-            return rollout, rewards
+        if kept < wanted:
+            # Refills ran out: top the batch up with the dropped zero-spread groups (their
+            # advantages are 0), so every step, and every data-parallel rank, trains on the
+            # same number of groups: sharded models run their forwards in lockstep.
+            parts.append(select_groups(rollout, zero_spread))
+            part_rewards.append(rewards.view(-1, self.group_size)[zero_spread].flatten())
         joined = concat_rollouts([p for p in parts if p.num_prompts])
         keep_groups = torch.arange(joined.num_prompts) < wanted
         joined = select_groups(joined, keep_groups)

@@ -15,6 +15,7 @@ import torch
 from r1.algorithms.sampling import sample_tokens
 from r1.data.sft import pad_left, pad_right
 from r1.models.forward import prefill_groups
+from r1.models.gather import unsharded
 from r1.rollout.types import Rollout, SamplingParams
 
 STOP_WINDOW = 16  # trailing tokens decoded to look for stop strings
@@ -41,10 +42,11 @@ class HFRolloutEngine:
     def generate(
         self, prompt_ids: Sequence[Sequence[int]], params: SamplingParams, n: int
     ) -> Rollout:
-        pieces = [
-            self._generate_chunk(prompt_ids[i : i + self.max_prompts_per_chunk], params, n)
-            for i in range(0, len(prompt_ids), self.max_prompts_per_chunk)
-        ]
+        with unsharded(self.model):  # FSDP2: gather once, decode locally
+            pieces = [
+                self._generate_chunk(prompt_ids[i : i + self.max_prompts_per_chunk], params, n)
+                for i in range(0, len(prompt_ids), self.max_prompts_per_chunk)
+            ]
         tokens = [row for piece in pieces for row in piece[0]]
         logprobs = [row for piece in pieces for row in piece[1]]
         finished = [f for piece in pieces for f in piece[2]]

@@ -84,6 +84,31 @@ PPO_METRICS = {
 }
 
 
+def test_adaptive_kl_coefficient_moves_towards_its_target():
+    """kl_in_reward with adaptive_kl_target: after each step the coefficient grows if the
+    step's KL exceeded the target and shrinks if not (Ziegler et al.'s controller)."""
+    model, tokenizer = load_model("tiny", seed=3)
+    rollout = fixed_rollout(tokenizer, group_size=2)
+    module = PPOModule(
+        model,
+        tokenizer,
+        optimizer=lambda groups: torch.optim.AdamW(groups, lr=1e-2),
+        reward=CompositeReward({"accuracy": {}}, workers=0),
+        group_size=2,
+        sampling={"max_new_tokens": 5},
+        kl_coef=0.1,
+        kl_in_reward=True,
+        adaptive_kl_target=1e-6,
+        inner_updates=2,
+    )
+    logged = driven(module)
+    for _ in range(2):
+        module.training_step({"scored": ScoredRollout(rollout, torch.ones(2), torch.zeros(2))}, 0)
+    assert logged[0]["train/kl_coef"] == 0.1
+    above = logged[0]["train/kl"] > 1e-6  # the KL the controller saw after step 0
+    assert (logged[1]["train/kl_coef"] > 0.1) == above and logged[1]["train/kl_coef"] != 0.1
+
+
 def test_ppo_stage_through_the_train_script(tmp_path):
     run_dir = tmp_path / "run"
     command = [

@@ -52,8 +52,10 @@ def batch_of(kinds):
 
 
 class FakeDataModule:
+    refill_kind = "hard"
+
     def random_problems(self, k):
-        return [Problem(question="hard", answer="7")] * k
+        return [Problem(question=self.refill_kind, answer="7")] * k
 
     def prompt_batch(self, problems):
         return batch_of([p.question for p in problems])
@@ -64,8 +66,9 @@ class FakeTrainer:
     datamodule = FakeDataModule()
 
 
-def run(dynamic):
+def run(dynamic, refill_kind="hard"):
     engine = FakeEngine()
+    FakeTrainer.datamodule.refill_kind = refill_kind
     callback = RolloutCallback(
         engine,
         CompositeReward({"accuracy": {}}, workers=0),
@@ -98,6 +101,16 @@ def test_dynamic_sampling_replaces_zero_spread_groups():
     assert scored.rollout.num_prompts == 3
     assert scored.rewards.tolist() == [1, 0, 1, 0] * 3  # only groups with a reward spread
     assert (scored.advantages != 0).all()
+
+
+def test_when_refills_run_out_the_dropped_groups_fill_the_batch():
+    # Every refill is zero-spread too: the batch keeps its 3 groups (1 informative + 2 of the
+    # dropped ones, advantage 0), so data-parallel ranks still train on equal batches.
+    engine, scored = run(dynamic=True, refill_kind="easy")
+    assert engine.calls == 1 + 3  # max_refills rounds, all useless
+    assert scored.rollout.num_prompts == 3
+    assert scored.rewards.tolist() == [1, 0, 1, 0] + [1] * 8
+    assert (scored.advantages[:4] != 0).all() and (scored.advantages[4:] == 0).all()
 
 
 def test_peak_memory_restarts_for_each_run_of_a_multirun():

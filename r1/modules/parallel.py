@@ -1,0 +1,44 @@
+"""Metrics of data-parallel RL steps: each rank logs its own shard's numbers, reduced here.
+
+Gradients need no help: Lightning's DDP re-arms its reducer for every manual backward
+(`optimizer.toggle_model(sync_grad=False)` skips the all-reduce on all but the last micro-batch),
+FSDP2 reduce-scatters in every backward, and DeepSpeed's engine reduces in its own step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+
+
+def uses_deepspeed(trainer) -> bool:
+    """True under Lightning's DeepSpeedStrategy (checked by name: DeepSpeed is optional)."""
+    return trainer is not None and type(trainer.strategy).__name__.startswith("DeepSpeed")
+
+
+SUMMED = ("rollout/tokens_per_s",)  # throughputs add up over ranks
+MAXED = ("perf/peak_mem_gb", "perf/step_s", "rollout/s", "rollout/is_ratio_max")
+
+
+def reduce_metrics(module, metrics: Mapping[str, float]) -> dict[str, float]:
+    """The global value of each per-rank metric: the mean over the ranks that have one (NaN =
+    no signal on that rank), the sum for throughputs, the max for peaks and times. One
+    all_gather for all of them; every rank must pass the same names."""
+    names = sorted(metrics)
+    local = torch.tensor([float(metrics[n]) for n in names], dtype=torch.float64)
+    gathered = module.all_gather(local.to(module.device)).cpu()  # [world, K]
+    reduced = {}
+    for i, name in enumerate(names):
+        column = gathered[:, i]
+        finite = column[~torch.isnan(column)]
+        if finite.numel() == 0:
+            reduced[name] = math.nan
+        elif name in SUMMED:
+            reduced[name] = float(finite.sum())
+        elif name in MAXED:
+            reduced[name] = float(finite.max())
+        else:
+            reduced[name] = float(finite.mean())
+    return reduced
