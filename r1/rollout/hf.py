@@ -13,10 +13,10 @@ from contextlib import nullcontext
 import torch
 
 from r1.algorithms.sampling import sample_tokens
-from r1.data.sft import pad_left, pad_right
+from r1.data.sft import pad_left
 from r1.models.forward import prefill_groups
 from r1.models.gather import unsharded
-from r1.rollout.types import Rollout, SamplingParams
+from r1.rollout.types import Rollout, SamplingParams, build_rollout
 
 STOP_WINDOW = 16  # trailing tokens decoded to look for stop strings
 
@@ -50,17 +50,7 @@ class HFRolloutEngine:
         tokens = [row for piece in pieces for row in piece[0]]
         logprobs = [row for piece in pieces for row in piece[1]]
         finished = [f for piece in pieces for f in piece[2]]
-        pad = self.tokenizer.pad_token_id
-        return Rollout(
-            prompt_ids=pad_left(prompt_ids, pad),
-            prompt_mask=pad_left([[1] * len(p) for p in prompt_ids], 0),
-            completion_ids=pad_right(tokens, pad),
-            completion_mask=pad_right([[1] * len(t) for t in tokens], 0),
-            sampling_logprobs=_pad_float(logprobs),
-            finished=torch.tensor(finished, dtype=torch.bool),
-            texts=self.tokenizer.batch_decode(tokens, skip_special_tokens=True),
-            group_size=n,
-        )
+        return build_rollout(self.tokenizer, prompt_ids, tokens, logprobs, finished, n)
 
     @torch.no_grad()
     def _generate_chunk(self, prompts: Sequence[Sequence[int]], params: SamplingParams, n: int):
@@ -138,8 +128,3 @@ class HFRolloutEngine:
             tail = self.tokenizer.decode(row)
             hit[i] = any(s in tail for s in stops)
         return hit
-
-
-def _pad_float(rows: Sequence[Sequence[float]]) -> torch.Tensor:
-    width = max((len(r) for r in rows), default=0)
-    return torch.tensor([list(r) + [0.0] * (width - len(r)) for r in rows], dtype=torch.float32)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 
 from r1.checks import ConfigError, check_float, check_int
+from r1.data.sft import pad_left, pad_right
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,32 @@ class Rollout:
     def to(self, device: torch.device | str) -> Rollout:
         tensors = {k: v.to(device) for k, v in self.__dict__.items() if isinstance(v, torch.Tensor)}
         return Rollout(**{**self.__dict__, **tensors})
+
+
+def build_rollout(
+    tokenizer,
+    prompt_ids: Sequence[Sequence[int]],
+    tokens: Sequence[Sequence[int]],
+    logprobs: Sequence[Sequence[float]],
+    finished: Sequence[bool],
+    group_size: int,
+) -> Rollout:
+    """A Rollout from an engine's per-sample lists (B prompts; N = B * G completions, each
+    prompt's G contiguous): token ids, their sampling log-probs, and whether each stopped."""
+    pad = tokenizer.pad_token_id
+    width = max((len(r) for r in logprobs), default=0)
+    return Rollout(
+        prompt_ids=pad_left(prompt_ids, pad),
+        prompt_mask=pad_left([[1] * len(p) for p in prompt_ids], 0),
+        completion_ids=pad_right(tokens, pad),
+        completion_mask=pad_right([[1] * len(t) for t in tokens], 0),
+        sampling_logprobs=torch.tensor(
+            [list(r) + [0.0] * (width - len(r)) for r in logprobs], dtype=torch.float32
+        ),
+        finished=torch.tensor(list(finished), dtype=torch.bool),
+        texts=tokenizer.batch_decode(tokens, skip_special_tokens=True),
+        group_size=group_size,
+    )
 
 
 def concat_rollouts(parts: list[Rollout]) -> Rollout:
