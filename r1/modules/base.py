@@ -127,8 +127,8 @@ class ReasoningModule(L.LightningModule):
         if self.world_size > 1:
             totals = self.all_gather(totals.to(self.device)).sum(0).cpu()
         for name, (weighted, items) in zip(names, totals.tolist()):
-            if items > 0:
-                self.log(name, weighted / items, prog_bar=name == "val/accuracy")
+            if items > 0:  # (the same value on every rank now; sync_dist only says so)
+                self.log(name, weighted / items, prog_bar=name == "val/accuracy", sync_dist=True)
         if not self.trainer.sanity_checking:
             self.validated_at_step = self.trainer.global_step
 

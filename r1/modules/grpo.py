@@ -142,14 +142,19 @@ class GRPOModule(ReasoningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        # The reference is the starting policy, rebuilt from the model config on resume.
+        # The reference is the starting policy, rebuilt from the model config on resume,
+        # except where the strategy loads the weights itself, strictly, before any hook runs
+        # (FSDP, DeepSpeed): there it stays in the checkpoint.
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if hasattr(strategy, "shard") or uses_deepspeed(self._trainer):
+            return
         checkpoint["state_dict"] = {
             k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("ref_model.")
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        if self.ref_model is not None:
+        if self.ref_model is not None and "state_dict" in checkpoint:  # (sharded: loaded)
             reference = {f"ref_model.{k}": v for k, v in self.ref_model.state_dict().items()}
             checkpoint["state_dict"] = {**checkpoint["state_dict"], **reference}
 

@@ -18,14 +18,15 @@ def uses_deepspeed(trainer) -> bool:
     return trainer is not None and type(trainer.strategy).__name__.startswith("DeepSpeed")
 
 
-SUMMED = ("rollout/tokens_per_s",)  # throughputs add up over ranks
+SUMMED = ("rollout/tokens",)  # counts add up over ranks
 MAXED = ("perf/peak_mem_gb", "perf/step_s", "rollout/s", "rollout/is_ratio_max")
 
 
 def reduce_metrics(module, metrics: Mapping[str, float]) -> dict[str, float]:
     """The global value of each per-rank metric: the mean over the ranks that have one (NaN =
-    no signal on that rank), the sum for throughputs, the max for peaks and times. One
-    all_gather for all of them; every rank must pass the same names."""
+    no signal on that rank), the sum for counts, the max for peaks and times (the slowest
+    rank sets the pace), and generation throughput = all tokens / the slowest rank's rollout
+    time. One all_gather for all of them; every rank must pass the same names."""
     names = sorted(metrics)
     local = torch.tensor([float(metrics[n]) for n in names], dtype=torch.float64)
     gathered = module.all_gather(local.to(module.device)).cpu()  # [world, K]
@@ -41,4 +42,8 @@ def reduce_metrics(module, metrics: Mapping[str, float]) -> dict[str, float]:
             reduced[name] = float(finite.max())
         else:
             reduced[name] = float(finite.mean())
+    if {"rollout/tokens", "rollout/s", "rollout/tokens_per_s"} <= set(reduced):
+        reduced["rollout/tokens_per_s"] = reduced["rollout/tokens"] / max(
+            reduced["rollout/s"], 1e-9
+        )
     return reduced

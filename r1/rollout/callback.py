@@ -131,6 +131,7 @@ class RolloutCallback(L.Callback):
                     f"train/{k}": v
                     for k, v in reflection_stats(rollout.texts, self.reflection_words).items()
                 },
+                "rollout/tokens": float(generated),
                 "rollout/tokens_per_s": generated / max(elapsed, 1e-9),
                 "perf/peak_mem_gb": peak_memory_gb(),
                 "rollout/s": elapsed,
