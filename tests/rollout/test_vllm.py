@@ -182,6 +182,7 @@ def test_grpo_trains_through_the_vllm_engine(fake_vllm, tmp_path):
     module = instantiate(cfg.module, model=model, tokenizer=tokenizer)
     assert isinstance(module.engine_factory, partial)
     trainer = L.Trainer(
+        default_root_dir=tmp_path,
         accelerator="cpu",
         max_steps=2,
         precision="32-true",
