@@ -13,38 +13,17 @@ python scripts/evaluate.py data=countdown data.num_val=200 eval.answer_source=an
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
 from r1.eval.runner import evaluate
+from r1.eval.runs import adopt_training_run
 from r1.rollout.types import SamplingParams
 
 log = logging.getLogger("r1.evaluate")
-
-
-def adopt_training_run(cfg: DictConfig) -> tuple[str, int]:
-    """Point cfg at a training run: its final checkpoint, data (template, task, held-out
-    split) and reward. Returns the run's answer source and held-out token budget."""
-    run = Path(cfg.run)
-    trained_path = run / ".hydra" / "config.yaml"
-    if not (run / "checkpoint").is_dir() or not trained_path.is_file():
-        raise SystemExit(
-            f"run={cfg.run}: not a finished training run (needs checkpoint/ and .hydra/config.yaml)"
-        )
-    trained = OmegaConf.load(trained_path)
-    with open_dict(cfg):
-        cfg.data = trained.data
-        cfg.reward = trained.reward
-        cfg.model.path = str(run / "checkpoint")
-    return (
-        OmegaConf.select(trained, "module.answer_source") or "answer_tag",
-        OmegaConf.select(trained, "module.max_new_tokens") or 256,
-    )
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

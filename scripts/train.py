@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,12 +19,13 @@ import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from r1.checkpoints import TrainingInterrupted, resolve_resume
 from r1.checks import ConfigError
 from r1.data.loaders import DataError
 from r1.models.loading import save_pretrained
+from r1.pipeline import run_pipeline, stages_from_config
 from r1.summary import RunSummary
 
 log = logging.getLogger("r1.train")
@@ -51,13 +53,40 @@ def held_out_before(trainer: L.Trainer, module, datamodule, cfg, resume) -> dict
     return before
 
 
+def warn_if_ranks_may_split(overrides: list[str]) -> None:
+    """Under torchrun or SLURM every process composes its own config: without an explicit
+    hydra.run.dir each would name its run directory after its own start time."""
+    external = any(int(os.environ.get(v, "1")) > 1 for v in ("WORLD_SIZE", "SLURM_NTASKS"))
+    if external and not any(o.startswith("hydra.run.dir=") for o in overrides):
+        log.warning(
+            "launched as one of several processes (torchrun / SLURM) without hydra.run.dir: "
+            "ranks may write to different run directories; pass hydra.run.dir=<shared dir>"
+        )
+
+
 def resume_command(resume_value: str = "auto") -> str:
     args = [a for a in sys.argv[1:] if not a.startswith("resume=")]
     return " ".join(["python", sys.argv[0], *args, f"resume={resume_value}"])
 
 
+def run_pipeline_from(cfg: DictConfig) -> float:
+    """`experiment=r1_pipeline` and the like: a `pipeline` of stages, each an ordinary run."""
+    spec = cfg.pipeline
+    rows = run_pipeline(
+        stages_from_config(OmegaConf.to_container(spec.stages, resolve=True)),
+        root=spec.dir,
+        shared=list(spec.get("shared") or []),
+        evaluation=list(spec.get("evaluation") or []),
+        train=list(spec.get("train") or []),
+    )
+    return float(rows[-1].get("pass@1") or float("nan"))
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    if cfg.get("pipeline"):
+        return run_pipeline_from(cfg)
+    warn_if_ranks_may_split(list(HydraConfig.get().overrides.hydra))
     resume = resolve_resume(
         cfg.resume,
         cfg.paths.output_dir,

@@ -30,6 +30,11 @@ REQUIRED = {
     ("data", "code_jsonl"): ["data.source.path=problems.jsonl"],
     ("reward", "reward_model"): ["reward.terms.preference.params.name=tiny"],
     ("experiment", "r1_cold_start_rl"): ["model.path=/some/checkpoint"],
+    ("stage", "distill"): ["data.source.path=traces.jsonl"],
+    ("reward", "all_scenarios"): [
+        "reward.terms.preference.params.name=tiny",
+        "reward.terms.preference.start_step=0",
+    ],
 }
 
 
@@ -150,5 +155,7 @@ def test_every_reward_config_scores(option, tmp_path):
     )
     assert set(out.terms) == set(cfg.reward.terms)
     assert not any(out.errors.values())
-    if option not in ("reward_model", "code"):  # a random reward model / no tests: no ordering
+    if option not in ("reward_model", "code", "all_scenarios"):
+        # (a random reward model / no tests: no ordering; all_scenarios routes by task, and
+        # the second sample has none)
         assert out.total[0] > out.total[1]

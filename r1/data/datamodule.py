@@ -212,19 +212,24 @@ class ReasoningDataModule(L.LightningDataModule):
     def prompt(self, problem: Problem) -> str:
         return self.template.render(problem.question, self.tokenizer)
 
+    def target(self, problem: Problem) -> str:
+        """What SFT trains on: a sampled trace verbatim (`meta["completion"]`: rejection
+        sampling, distillation), else the worked solution in the template's think/answer form."""
+        completion = problem.meta.get("completion")
+        if isinstance(completion, str) and completion.strip():
+            return completion
+        if not problem.solution:
+            raise ValueError(
+                f"SFT needs worked solutions or sampled completions, but problem "
+                f"{problem.question[:60]!r} has neither (set solution_field for JSONL data, or "
+                "use scripts/sample.py's sft.jsonl)"
+            )
+        return self.template.completion_for(problem.solution, problem.answer)
+
     def sft_examples(self, problems: Sequence[Problem]):
         examples, dropped = [], 0
         for problem in problems:
-            if not problem.solution:
-                raise ValueError(
-                    f"SFT needs worked solutions, but problem {problem.question[:60]!r} has none "
-                    "(set solution_field for JSONL data)"
-                )
-            example = tokenize_example(
-                self.tokenizer,
-                self.prompt(problem),
-                self.template.completion_for(problem.solution, problem.answer),
-            )
+            example = tokenize_example(self.tokenizer, self.prompt(problem), self.target(problem))
             if len(example.input_ids) > self.max_length:
                 dropped += 1
                 continue
@@ -303,8 +308,12 @@ class ReasoningDataModule(L.LightningDataModule):
         for problem, padding in shard_for_rank(self.val_problems, *self._data_parallel()):
             prompt = self.prompt(problem)
             prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            completion = self.template.completion_for(problem.solution, problem.answer)
-            sft = tokenize_example(self.tokenizer, prompt, completion) if problem.solution else None
+            has_target = problem.solution or problem.meta.get("completion")
+            sft = (
+                tokenize_example(self.tokenizer, prompt, self.target(problem))
+                if has_target
+                else None
+            )
             items.append((problem, prompt, prompt_ids, sft, padding))
         return DataLoader(
             items,

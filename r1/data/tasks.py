@@ -261,3 +261,75 @@ class CountdownTask(Task):
             task="countdown",
             meta={"numbers": numbers, "target": target, "language": language},
         )
+
+
+GENERAL_REQUESTS = {
+    "en": (
+        "Write one friendly sentence about {topic}.",
+        "Give a short tip about {topic}.",
+        "Describe {topic} to a child in two sentences.",
+        "Write a polite reply to a friend who asked about {topic}.",
+    ),
+    "zh": (
+        "用一句友好的话谈谈{topic}。",
+        "给出一个关于{topic}的小建议。",
+        "用两句话向孩子介绍{topic}。",
+    ),
+}
+GENERAL_TOPICS = {
+    "en": (
+        "the weather",
+        "breakfast",
+        "a walk in the park",
+        "reading",
+        "music",
+        "the sea",
+        "sleep",
+        "a birthday",
+        "trees",
+        "a rainy day",
+        "cooking",
+        "friendship",
+    ),
+    "zh": ("天气", "早餐", "公园散步", "读书", "音乐", "大海", "睡眠", "生日", "树木", "雨天"),
+}
+
+
+class GeneralTask(Task):
+    """General (non-reasoning) requests with no gold answer, `task="general"`: the prompts
+    that DeepSeek-R1's last RL stage scores with a reward model rather than rules."""
+
+    def __init__(self, language: str = "en"):
+        self.language = _check_language(language)
+
+    def sample(self, rng: random.Random) -> Problem:
+        language = _draw_language(self.language, rng)
+        request = rng.choice(GENERAL_REQUESTS[language])
+        question = request.format(topic=rng.choice(GENERAL_TOPICS[language]))
+        return Problem(question=question, answer="", task="general", meta={"language": language})
+
+
+class MixtureTask(Task):
+    """Problems drawn from several tasks by weight (each problem keeps its own `task`, which
+    routes it to its reward terms): e.g. arithmetic for rule rewards plus general requests for
+    a reward model."""
+
+    def __init__(self, sources: dict[str, Task], weights: dict[str, float] | None = None):
+        if not sources:
+            raise ValueError("MixtureTask needs at least one source")
+        weights = dict(weights or {})
+        unknown = set(weights) - set(sources)
+        if unknown:
+            raise ValueError(
+                f"weights for unknown sources {sorted(unknown)}; sources: {sorted(sources)}"
+            )
+        self.names = list(sources)
+        self.sources = [sources[name] for name in self.names]
+        self.weights = [float(weights.get(name, 1.0)) for name in self.names]
+        if any(w < 0 for w in self.weights) or not any(self.weights):
+            raise ValueError(f"mixture weights must be >= 0 and not all 0, got {weights}")
+        self.language = None  # per source
+
+    def sample(self, rng: random.Random) -> Problem:
+        source = rng.choices(self.sources, weights=self.weights)[0]
+        return source.sample(rng)

@@ -81,6 +81,9 @@ class RewardTerm:
     fn: the registered reward's name (defaults to the term's key in config).
     start_step / end_step: active for start_step <= step < end_step (None = open); the paper
       adds the preference reward only in the last steps of training.
+    tasks: the sample tasks (RewardSample.task, e.g. "arithmetic", "general") the term scores;
+      other samples get no signal from it (None). None = every task. This routes each prompt
+      of a mixed batch to its own terms: rules for reasoning, a reward model for the rest.
     fallback: the value a sample gets when the term raises or times out.
     timeout_s: per-call limit for per-sample terms (enforced by killing a worker process).
     params: keyword arguments for the reward function.
@@ -90,6 +93,7 @@ class RewardTerm:
     weight: float = 1.0
     start_step: int | None = None
     end_step: int | None = None
+    tasks: Sequence[str] | None = None
     fallback: float = 0.0
     timeout_s: float = 10.0
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -98,6 +102,9 @@ class RewardTerm:
         return (self.start_step is None or step >= self.start_step) and (
             self.end_step is None or step < self.end_step
         )
+
+    def applies_to(self, sample: RewardSample) -> bool:
+        return self.tasks is None or sample.task in self.tasks
 
 
 @dataclass(frozen=True)
@@ -156,11 +163,18 @@ class CompositeReward:
             if not term.active(step):
                 continue
             registered = get_reward(term.fn)
-            if registered.batched:
-                term_values, failures = self._run_batched(registered.fn, term, samples)
+            routed = [i for i, sample in enumerate(samples) if term.applies_to(sample)]
+            mine = [samples[i] for i in routed]
+            if not mine:
+                term_values, failures = [], 0
+            elif registered.batched:
+                term_values, failures = self._run_batched(registered.fn, term, mine)
             else:
-                term_values, failures = self._run_per_sample(registered.fn, term, samples)
-            values[key], errors[key] = term_values, failures
+                term_values, failures = self._run_per_sample(registered.fn, term, mine)
+            values[key] = [None] * n
+            for i, value in zip(routed, term_values):
+                values[key][i] = value
+            errors[key] = failures
         total: list[float | None] = []
         for i in range(n):
             present = [(self.terms[k].weight, v[i]) for k, v in values.items() if v[i] is not None]
@@ -225,6 +239,8 @@ def _term_from_config(key: str, spec: Mapping[str, Any]) -> RewardTerm:
     spec = dict(spec)
     spec.setdefault("fn", key)
     spec["params"] = dict(spec.get("params") or {})
+    if spec.get("tasks") is not None:
+        spec["tasks"] = tuple(spec["tasks"])
     allowed = set(RewardTerm.__dataclass_fields__)
     unknown = set(spec) - allowed
     if unknown:

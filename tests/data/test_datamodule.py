@@ -58,7 +58,7 @@ def test_sft_needs_solutions(tokenizer):
         num_val=2,
     )
     dm.setup("fit")
-    with pytest.raises(ValueError, match="has none.*solution_field"):
+    with pytest.raises(ValueError, match="has neither.*solution_field"):
         dm.train_dataloader()
 
 
@@ -69,3 +69,34 @@ def test_examples_over_max_length_are_dropped_or_refused(tokenizer):
     dm.setup("fit")
     with pytest.raises(ValueError, match="max_length=10"):
         dm.train_dataloader()
+
+
+def test_sampled_completions_are_trained_on_verbatim(tokenizer):
+    """Rejection-sampled / distillation rows carry the sampled text in meta["completion"]:
+    SFT's target is that text exactly (no template re-wrapping), labels only on it."""
+    trace = "<think>\nfive plus two is seven\n</think>\n<answer>7</answer>"
+    rows = [Problem(f"What is 5 + {i}?", "7", meta={"completion": trace}) for i in range(6)]
+    dm = ReasoningDataModule(lambda: rows, tokenizer=tokenizer, num_train=4, num_val=2)
+    dm.setup("fit")
+    assert dm.target(rows[0]) == trace
+    batch = next(iter(dm.train_dataloader()))
+    labels = batch["labels"][0]
+    target = tokenizer.decode(labels[labels != IGNORE_INDEX])
+    assert target.startswith(trace)
+
+
+def test_mixture_keeps_each_problems_task_and_draws_by_weight():
+    from r1.data.tasks import GeneralTask, MixtureTask
+
+    mixture = MixtureTask(
+        {"arithmetic": ArithmeticTask(), "general": GeneralTask(language="mixed")},
+        weights={"arithmetic": 3.0, "general": 1.0},
+    )
+    problems = mixture.generate(400, seed=0)
+    assert problems == mixture.generate(400, seed=0)
+    general = [p for p in problems if p.task == "general"]
+    assert 70 < len(general) < 130  # about a quarter
+    assert all(p.answer == "" and p.meta["language"] in ("en", "zh") for p in general)
+    assert {p.task for p in problems} == {"arithmetic", "general"}
+    with pytest.raises(ValueError, match="unknown sources"):
+        MixtureTask({"a": ArithmeticTask()}, weights={"b": 1.0})

@@ -65,6 +65,50 @@ def test_step_window():
     assert after.total == [6.0] and after.terms["late"] == [1.0]
 
 
+@register_reward("test_counting_batched", batched=True)
+def counting_batched(samples):
+    counting_batched.seen.append(len(samples))
+    return [10.0] * len(samples)
+
+
+counting_batched.seen = []
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_mixed_batch_is_routed_by_task_and_the_late_term_waits(workers):
+    """All-scenario RL: reasoning prompts get the rule terms, general prompts the (batched)
+    reward-model stand-in, which is off before its start step and on from it; a term never
+    sees (or runs on) samples of other tasks."""
+    reward = CompositeReward(
+        {
+            "rule": {"fn": "test_length_parity", "tasks": ["arithmetic", "countdown"]},
+            "preference": {
+                "fn": "test_counting_batched",
+                "tasks": ["general"],
+                "start_step": 5,
+                "weight": 0.5,
+            },
+        },
+        workers=workers,
+    )
+    batch = [S("abc", task="arithmetic"), S("hello", task="general"), S("ab", task="countdown")]
+    counting_batched.seen.clear()
+    before = reward.score(batch, step=4)
+    assert before.terms == {"rule": [1.0, None, 0.0]}
+    assert before.total == [1.0, None, 0.0]  # the general prompt: no signal yet
+    after = reward.score(batch, step=5)
+    assert after.terms == {"rule": [1.0, None, 0.0], "preference": [None, 10.0, None]}
+    assert after.total == [1.0, 5.0, 0.0]
+    assert counting_batched.seen == [1]  # scored the one general sample only
+    assert after.metrics()["train/reward/preference"] == 10.0
+
+
+def test_term_tasks_from_config():
+    reward = CompositeReward({"rule": {"fn": "test_length_parity", "tasks": ["a"]}}, workers=0)
+    assert reward.terms["rule"].tasks == ("a",)
+    assert reward.score([S("x", task="b")]).total == [None]
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 def test_errors_get_the_fallback_and_are_counted(workers):
     reward = CompositeReward(

@@ -1,0 +1,29 @@
+"""Point a script's config at a finished training run (scripts/evaluate.py, scripts/sample.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+
+def adopt_training_run(cfg: DictConfig, take_reward: bool = True) -> tuple[str, int]:
+    """Point cfg at the training run `cfg.run`: its final checkpoint, data (template, task,
+    held-out split) and, if asked, reward. Returns the run's answer source and held-out token
+    budget."""
+    run = Path(cfg.run)
+    trained_path = run / ".hydra" / "config.yaml"
+    if not (run / "checkpoint").is_dir() or not trained_path.is_file():
+        raise SystemExit(
+            f"run={cfg.run}: not a finished training run (needs checkpoint/ and .hydra/config.yaml)"
+        )
+    trained = OmegaConf.load(trained_path)
+    with open_dict(cfg):
+        cfg.data = trained.data
+        if take_reward:
+            cfg.reward = trained.reward
+        cfg.model.path = str(run / "checkpoint")
+    return (
+        OmegaConf.select(trained, "module.answer_source") or "answer_tag",
+        OmegaConf.select(trained, "module.max_new_tokens") or 256,
+    )

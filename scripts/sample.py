@@ -1,0 +1,65 @@
+"""Rejection sampling: k samples per training prompt from a checkpoint, kept only if correct and
+readable (r1.eval.filters), written as an SFT dataset with a per-filter report.
+
+python scripts/sample.py run=outputs/runs/<...>                 # a run's checkpoint, data, template
+python scripts/sample.py model.path=<checkpoint> sample.k=8 filters.max_repetition=null
+python scripts/sample.py ... filters.min_language_consistency=null   # a filter off
+
+Writes <run dir>/sft.jsonl (question, answer, task, meta, completion: the sampled text, which
+`data=jsonl` SFT trains on verbatim), rejection.json and rejection.md.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from r1.eval.filters import FilterSettings
+from r1.eval.rejection import reject_sample, write_dataset
+from r1.eval.runs import adopt_training_run
+from r1.rollout.types import SamplingParams
+
+log = logging.getLogger("r1.sample")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
+def main(cfg: DictConfig) -> float:
+    torch.manual_seed(cfg.seed)
+    answer_source, max_new_tokens = (
+        adopt_training_run(cfg, take_reward=False) if cfg.run else ("answer_tag", 256)
+    )
+    settings = OmegaConf.to_container(cfg.filters)
+    settings["answer_source"] = settings["answer_source"] or answer_source
+    filters = FilterSettings(**settings)
+    if cfg.sample.num_prompts:
+        cfg.data.num_train = cfg.sample.num_prompts
+    model, tokenizer = instantiate(cfg.model)
+    model.eval()
+    data = instantiate(cfg.data, tokenizer=tokenizer)
+    data.setup("fit")
+    problems = data.train_problems  # never the held-out ones: they score every stage
+    prompts = [data.prompt(p) for p in problems]
+    prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    engine = instantiate(cfg.rollout)(
+        model=model, tokenizer=tokenizer, autocast_dtype=cfg.sample.autocast
+    )
+    params = SamplingParams(
+        max_new_tokens=cfg.sample.max_new_tokens or max_new_tokens,
+        temperature=cfg.sample.temperature,
+        top_p=cfg.sample.top_p,
+    )
+    rows, report = reject_sample(
+        engine, problems, prompts, prompt_ids, cfg.sample.k, params, filters, cfg.sample.batch_size
+    )
+    path = write_dataset(rows, report, cfg.paths.output_dir)
+    print(report.markdown())
+    print(f"written: {path} ({report.kept} rows), rejection.json, rejection.md")
+    return report.kept / max(report.total, 1)
+
+
+if __name__ == "__main__":
+    main()
