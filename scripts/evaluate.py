@@ -13,6 +13,7 @@ python scripts/evaluate.py data=countdown data.num_val=200 eval.answer_source=an
 from __future__ import annotations
 
 import logging
+
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
