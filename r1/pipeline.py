@@ -31,6 +31,7 @@ COLUMNS = (
     ("format_rate", "format"),
     ("lang_consistency", "language consistency"),
     ("completion_len_mean", "mean length"),
+    ("seconds", "wall s"),
 )
 
 
@@ -137,18 +138,29 @@ def run_pipeline(
                 )
         if stage.script == "train":
             checkpoint = [f"model.path={directory / 'checkpoint'}"]
-            rows.append(
-                _evaluate(
-                    stage.name,
-                    stage.label or stage.name,
-                    [*shared, *checkpoint],
-                    root,
-                    evaluation,
-                    runner,
-                )
+            row = _evaluate(
+                stage.name,
+                stage.label or stage.name,
+                [*shared, *checkpoint],
+                root,
+                evaluation,
+                runner,
             )
+            sources = [directory] + ([root / stage.data_from] if stage.data_from else [])
+            row["seconds"] = sum(stage_seconds(s) for s in sources) or None
+            rows.append(row)
     write_table(rows, root)
     return rows
+
+
+def stage_seconds(directory: Path) -> float:
+    """Wall time a finished stage recorded: training (summary.json) or sampling
+    (rejection.json); 0 if it recorded none."""
+    for name in ("summary.json", "rejection.json"):
+        path = directory / name
+        if path.is_file():
+            return float(json.loads(path.read_text()).get("seconds") or 0.0)
+    return 0.0
 
 
 def _evaluate(name, label, model_overrides, root: Path, evaluation, runner) -> dict[str, Any]:
@@ -180,6 +192,8 @@ def render(rows: Sequence[dict[str, Any]]) -> str:
             cells.append(
                 "-"
                 if value is None
+                else f"{value:.0f}"
+                if key == "seconds"
                 else f"{value:.1f}"
                 if key.startswith("completion_len")
                 else f"{value:.3f}"

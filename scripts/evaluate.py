@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from r1.eval.runner import evaluate
-from r1.eval.runs import adopt_training_run
+from r1.eval.runs import adopt_training_run, prompts_and_engine
 from r1.rollout.types import SamplingParams
 
 log = logging.getLogger("r1.evaluate")
@@ -35,16 +35,7 @@ def main(cfg: DictConfig) -> float:
     max_new_tokens = cfg.eval.max_new_tokens or max_new_tokens
     if cfg.eval.num_val:
         cfg.data.num_val = cfg.eval.num_val
-    model, tokenizer = instantiate(cfg.model)
-    model.eval()
-    data = instantiate(cfg.data, tokenizer=tokenizer)
-    data.setup("validate")
-    problems = data.val_problems
-    prompts = [data.prompt(p) for p in problems]
-    prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    engine = instantiate(cfg.rollout)(
-        model=model, tokenizer=tokenizer, autocast_dtype=cfg.eval.autocast
-    )
+    problems, prompts, prompt_ids, engine = prompts_and_engine(cfg, "held-out", cfg.eval.autocast)
     params = SamplingParams(
         max_new_tokens=max_new_tokens,
         temperature=cfg.eval.temperature,

@@ -15,12 +15,11 @@ import logging
 
 import hydra
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from r1.eval.filters import FilterSettings
 from r1.eval.rejection import reject_sample, write_dataset
-from r1.eval.runs import adopt_training_run
+from r1.eval.runs import adopt_training_run, prompts_and_engine
 from r1.rollout.types import SamplingParams
 
 log = logging.getLogger("r1.sample")
@@ -37,16 +36,8 @@ def main(cfg: DictConfig) -> float:
     filters = FilterSettings(**settings)
     if cfg.sample.num_prompts:
         cfg.data.num_train = cfg.sample.num_prompts
-    model, tokenizer = instantiate(cfg.model)
-    model.eval()
-    data = instantiate(cfg.data, tokenizer=tokenizer)
-    data.setup("fit")
-    problems = data.train_problems  # never the held-out ones: they score every stage
-    prompts = [data.prompt(p) for p in problems]
-    prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    engine = instantiate(cfg.rollout)(
-        model=model, tokenizer=tokenizer, autocast_dtype=cfg.sample.autocast
-    )
+    # never the held-out problems: they score every stage
+    problems, prompts, prompt_ids, engine = prompts_and_engine(cfg, "train", cfg.sample.autocast)
     params = SamplingParams(
         max_new_tokens=cfg.sample.max_new_tokens or max_new_tokens,
         temperature=cfg.sample.temperature,

@@ -38,9 +38,9 @@ class FakeRunner:
         directory.mkdir(parents=True, exist_ok=True)
         script = Path(command[1]).stem
         if script == "train":
-            (directory / "summary.json").write_text("{}")
+            (directory / "summary.json").write_text('{"seconds": 100.0}')
         elif script == "sample":
-            (directory / "rejection.json").write_text("{}")
+            (directory / "rejection.json").write_text('{"seconds": 20.0}')
         else:
             score = 0.1 * len(self.commands)
             metrics = {"pass@1": score, "format_rate": 1.0, "completion_len_mean": 40.0}
@@ -80,7 +80,8 @@ def test_stages_are_wired_and_finished_ones_are_not_run_again(tmp_path):
     )
     assert [r["label"] for r in rows] == ["base model", "Dev1", "Dev2", "Dev3"]
     table = (tmp_path / "pipeline.md").read_text()
-    assert "| Dev2 | 0.500 | - | 1.000 | - | 40.0 |" in table  # the 5th command scored it
+    assert "| Dev2 | 0.500 | - | 1.000 | - | 40.0 | 100 |" in table  # the 5th command scored it
+    assert "| Dev3 | 0.800 | - | 1.000 | - | 40.0 | 120 |" in table  # SFT + its sampling
     # The same command again: everything is done, nothing runs.
     again = FakeRunner()
     assert run_pipeline(stages, tmp_path, runner=again) == rows and again.commands == []

@@ -11,6 +11,7 @@ are kept: kept = passed every filter - duplicates.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ class RejectionReport:
     kept: int = 0
     prompts: int = 0
     prompts_with_a_kept_sample: int = 0
+    seconds: float = 0.0  # wall time of the sampling and filtering
     settings: dict[str, Any] = field(default_factory=dict)
 
     def markdown(self) -> str:
@@ -64,6 +66,7 @@ def reject_sample(
     progress: bool = True,
 ) -> tuple[list[dict[str, Any]], RejectionReport]:
     """(kept rows, report). Rows are in prompt order, a prompt's kept samples together."""
+    started = time.perf_counter()
     report = RejectionReport(prompts=len(problems), settings={"k": k, **asdict(filters)})
     candidates: list[Candidate] = []
     passing: list[bool] = []
@@ -88,6 +91,7 @@ def reject_sample(
     kept = [c for c, again in zip(survivors, repeated) if not again]
     report.kept = len(kept)
     report.prompts_with_a_kept_sample = len({c.prompt for c in kept})
+    report.seconds = time.perf_counter() - started
     rows = [
         {
             "question": c.problem.question,

@@ -27,3 +27,19 @@ def adopt_training_run(cfg: DictConfig, take_reward: bool = True) -> tuple[str, 
         OmegaConf.select(trained, "module.answer_source") or "answer_tag",
         OmegaConf.select(trained, "module.max_new_tokens") or 256,
     )
+
+
+def prompts_and_engine(cfg: DictConfig, split: str, autocast: str | None):
+    """(problems, rendered prompts, prompt token ids, rollout engine) for a script that samples
+    from `cfg.model` on `cfg.data`'s training (`split="train"`) or held-out problems."""
+    from hydra.utils import instantiate
+
+    model, tokenizer = instantiate(cfg.model)
+    model.eval()
+    data = instantiate(cfg.data, tokenizer=tokenizer)
+    data.setup("fit" if split == "train" else "validate")
+    problems = data.train_problems if split == "train" else data.val_problems
+    prompts = [data.prompt(p) for p in problems]
+    prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    engine = instantiate(cfg.rollout)(model=model, tokenizer=tokenizer, autocast_dtype=autocast)
+    return problems, prompts, prompt_ids, engine

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 import torch
+from rollout_fixtures import text_rollout
 
 from r1.data.problem import Problem
 from r1.eval.filters import FILTER_NAMES, Candidate, FilterSettings, failed_filters
 from r1.eval.heldout import Completion
 from r1.eval.rejection import reject_sample, write_dataset
-from r1.rollout.types import Rollout, SamplingParams
+from r1.rollout.types import SamplingParams
 
 THOUGHT = "Adding two and three gives five, so the answer is five."
 GOOD = f"<think>\n{THOUGHT}\n</think>\n<answer>5</answer>"
@@ -24,18 +25,7 @@ class ScriptedEngine:
         self.texts = list(texts)
 
     def generate(self, prompt_ids, params, n):
-        out = [self.texts.pop(0) for _ in range(len(prompt_ids) * n)]
-        rows = len(out)
-        return Rollout(
-            prompt_ids=torch.ones(len(prompt_ids), 1, dtype=torch.long),
-            prompt_mask=torch.ones(len(prompt_ids), 1, dtype=torch.long),
-            completion_ids=torch.ones(rows, 2, dtype=torch.long),
-            completion_mask=torch.ones(rows, 2, dtype=torch.long),
-            sampling_logprobs=torch.zeros(rows, 2),
-            finished=torch.ones(rows, dtype=torch.bool),
-            texts=out,
-            group_size=n,
-        )
+        return text_rollout(prompt_ids, [self.texts.pop(0) for _ in range(len(prompt_ids) * n)], n)
 
 
 def test_counts_by_filter_and_duplicates():

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from rollout_fixtures import text_rollout
 
 from r1.data.problem import Problem
 from r1.rewards import CompositeReward
 from r1.rollout.callback import RolloutCallback
-from r1.rollout.types import Rollout, SamplingParams
+from r1.rollout.types import SamplingParams
 
 
 class FakeEngine:
@@ -26,17 +26,7 @@ class FakeEngine:
                 "<answer>7</answer>" if easy or i % 2 == 0 else "<answer>8</answer>"
                 for i in range(n)
             ]
-        rows = len(texts)
-        return Rollout(
-            prompt_ids=torch.tensor([list(p) for p in prompt_ids]),
-            prompt_mask=torch.ones(len(prompt_ids), len(prompt_ids[0]), dtype=torch.long),
-            completion_ids=torch.ones(rows, 3, dtype=torch.long),
-            completion_mask=torch.ones(rows, 3, dtype=torch.long),
-            sampling_logprobs=torch.zeros(rows, 3),
-            finished=torch.ones(rows, dtype=torch.bool),
-            texts=texts,
-            group_size=n,
-        )
+        return text_rollout(prompt_ids, texts, n)
 
     def update_weights(self, model):
         pass
