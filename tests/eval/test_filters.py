@@ -99,8 +99,8 @@ def test_preconditions_of_the_samples():
         (CLEAN, True, NO_META, PROMPT_EN, {}, []),
         (CLEAN, True, NO_META, PROMPT_ZH, {}, ["language"]),  # target from the prompt: zh
         (TEMPLATE_OPENED, True, EN, PROMPT_EN, {}, []),
-        # only numbers and math in the thought: no language signal, not kept
-        ("<think>2 + 3 = 5</think><answer>5</answer>", True, EN, PROMPT_EN, {}, ["language"]),
+        # only numbers and math in the thought: no language to mix, kept
+        ("<think>2 + 3 = 5</think><answer>5</answer>", True, EN, PROMPT_EN, {}, []),
         # paragraphs
         (LONG, True, EN, PROMPT_EN, {}, ["paragraphs"]),
         (LONG_SPLIT, True, EN, PROMPT_EN, {}, []),
@@ -192,7 +192,7 @@ def test_malformed_text_never_raises(text):
     [
         # no answer, no think block (missing think scores 0.0), nothing else to object to
         ("", ["correct", "language"]),
-        ("<think>", ["correct", "language"]),  # an empty thought has no language signal
+        ("<think>", ["correct"]),  # an empty thought: no language signal, nothing mixed
         ("<answer>5", ["correct", "language"]),  # an unclosed answer block is no answer
     ],
 )
