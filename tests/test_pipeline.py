@@ -176,3 +176,21 @@ def test_r1_pipeline_runs_end_to_end_on_the_tiny_model(tmp_path):
     ]
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("not run again") == 5
+
+
+@pytest.mark.parametrize("experiment", ["r1_pipeline", "ablation_distill_vs_rl"])
+def test_every_override_of_the_shipped_pipelines_parses(experiment, tmp_path):
+    """A stage's overrides are only parsed when the stage starts, possibly an hour in: check
+    the grammar of all of them now (quoting of values with brackets, '=' or '<')."""
+    from compose import compose_config
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    cfg = compose_config([f"experiment={experiment}"], tmp_path)
+    spec = OmegaConf.to_container(cfg.pipeline, resolve=True)
+    parser = OverridesParser.create()
+    lists = [spec["shared"], spec["train"], spec["evaluation"]]
+    lists += [stage.get("overrides", []) for stage in spec["stages"].values()]
+    for overrides in lists:
+        parser.parse_overrides(overrides)  # raises on a bad one
+    assert stages_from_config(spec["stages"])
