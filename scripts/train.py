@@ -112,12 +112,15 @@ def main(cfg: DictConfig) -> float:
     )
 
     started = time.perf_counter()
-    before = held_out_before(trainer, module, datamodule, cfg, resume)
     try:
+        before = held_out_before(trainer, module, datamodule, cfg, resume)
         trainer.fit(module, datamodule, ckpt_path=str(resume.checkpoint) if resume else None)
     except TrainingInterrupted as stop:
         log.warning("%s. To continue: %s", stop, resume_command())
         sys.exit(128 + stop.signum)
+    except ConfigError as error:  # e.g. rollout=vllm without vLLM or a GPU: no traceback
+        log.error("bad config: %s", error)
+        sys.exit(2)
     after = held_out_metrics_after_fit(trainer, module, datamodule)
     seconds = time.perf_counter() - started
 

@@ -52,6 +52,7 @@ def bad_jsonl(tmp_path: Path) -> Path:
         (["model=hub", "model.name=/no/such/model"], "/no/such/model"),
         (["reward.terms.format.fn=formatt"], "reward 'formatt' is not registered; registered:"),
         (["checkpoint.every_n_steps=0"], "checkpoint.every_n_steps=0 must be >= 1"),
+        (["stage=grpo", "rollout=vllm"], "rollout=vllm needs vLLM, which is not installed"),
     ],
 )
 def test_bad_input_fails_before_training_naming_the_value(tmp_path, overrides, message):
