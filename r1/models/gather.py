@@ -9,7 +9,7 @@ every rank must iterate, in the same order (the module order is the same on ever
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import torch
 
@@ -107,11 +107,9 @@ def full_tensor(param: torch.Tensor) -> torch.Tensor:
 @contextmanager
 def gathered(params: Iterable[torch.nn.Parameter]):
     """ZeRO-3 partitions gathered into full tensors for the duration (read-only)."""
-    params = list(params)
     partitioned = [p for p in params if hasattr(p, "ds_id")]
     if not partitioned:
-        with nullcontext():
-            yield
+        yield
         return
     import deepspeed  # only partitioned parameters lead here, so DeepSpeed is installed
 

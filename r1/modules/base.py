@@ -28,6 +28,13 @@ from r1.rollout.hf import HFRolloutEngine
 from r1.rollout.types import SamplingParams
 
 
+def unpadded_rows(batch: dict[str, Any], items: list[Any]) -> list[Any]:
+    """`items` (one per row of a held-out batch) without the rows that only pad this rank's
+    shard (batch["padding"]; see r1.data.datamodule.shard_for_rank)."""
+    padding = batch.get("padding") or [False] * len(items)
+    return [item for item, pad in zip(items, padding) if not pad]
+
+
 class ReasoningModule(L.LightningModule):
     """Base of the stage modules.
 
@@ -151,10 +158,10 @@ class ReasoningModule(L.LightningModule):
             batch["prompt_mask"],
             self.max_new_tokens,
         )
-        real = [not p for p in batch.get("padding", [False] * len(completions))]
-        problems = [p for p, keep in zip(batch["problems"], real) if keep]
-        prompts = [p for p, keep in zip(batch["prompts"], real) if keep]
-        completions = [c for c, keep in zip(completions, real) if keep]
+        problems, prompts, completions = (
+            unpadded_rows(batch, items)
+            for items in (batch["problems"], batch["prompts"], completions)
+        )
         scores = [score_completion(p, c, self.answer_source) for p, c in zip(problems, completions)]
         metrics = {f"val/{k}": v for k, v in summarize(scores, completions).items()}
         if self.val_k:
@@ -177,10 +184,9 @@ class ReasoningModule(L.LightningModule):
     def _sampled_metrics(self, batch: dict[str, Any]) -> dict[str, float]:
         """The paper's protocol on this batch: `val_k` completions per prompt at
         temperature 0.6, top-p 0.95 -> val/pass@1 (their mean), val/pass@k, val/cons@k."""
-        real = [not p for p in batch.get("padding", [False] * len(batch["problems"]))]
 
         def kept(items):
-            return [item for item, keep in zip(items, real) if keep]
+            return unpadded_rows(batch, items)
 
         prompts = kept(unpadded(batch["prompt_ids"], batch["prompt_mask"]))
         report = evaluate(

@@ -227,13 +227,18 @@ class GRPOModule(ReasoningModule):
                     logprobs, old, advantages[rows], self.clip_low, self.clip_high, self.dual_clip
                 )
                 m = mask[rows]
-                weights, ratios = truncated_importance_weights(
-                    old, rollout.sampling_logprobs[rows], m, self.is_level or "token", self.is_cap
-                )
-                if update == 0:
-                    mismatch.append((ratios, m))
-                if self.is_level is not None:
-                    per_token = per_token * weights
+                if update == 0 or self.is_level is not None:  # measured once, applied always
+                    weights, ratios = truncated_importance_weights(
+                        old,
+                        rollout.sampling_logprobs[rows],
+                        m,
+                        self.is_level or "token",
+                        self.is_cap,
+                    )
+                    if update == 0:
+                        mismatch.append((ratios, m))
+                    if self.is_level is not None:
+                        per_token = per_token * weights
                 if ref_logprobs is not None:
                     kl = kl_estimate(logprobs, ref_logprobs[rows], self.kl_estimator)
                     per_token = per_token + self.kl_coef * kl
