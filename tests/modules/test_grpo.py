@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from grpo_fixtures import fixed_rollout, make_module
+from run_files import metrics_rows
 
 from r1.checks import ConfigError
 from r1.models import load_model
@@ -196,8 +196,7 @@ def test_tiny_grpo_run_through_train_script(tmp_path):
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    with open(run_dir / "logs" / "metrics.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = metrics_rows(run_dir)
     logged = {k for r in rows for k, v in r.items() if v}
     assert GRPO_METRICS <= logged, GRPO_METRICS - logged
     steps = sorted({int(r["step"]) for r in rows if r.get("train/loss")})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from grpo_fixtures import fixed_rollout
+from run_files import metrics_rows
 
 from r1.models import load_model
 from r1.modules import PPOModule
@@ -130,8 +130,7 @@ def test_ppo_stage_through_the_train_script(tmp_path):
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    with open(run_dir / "logs" / "metrics.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = metrics_rows(run_dir)
     logged = {k for r in rows for k, v in r.items() if v}
     assert PPO_METRICS <= logged, PPO_METRICS - logged
     assert len([r for r in rows if r.get("train/value_loss")]) == 2  # 8 steps / 4 per batch

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
+
+from run_files import logged_values
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +52,5 @@ def test_distill_trains_a_student_on_teacher_traces(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 3 and (run / "checkpoint" / "config.json").is_file()
-    with open(run / "logs" / "metrics.csv") as f:
-        losses = [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+    losses = logged_values(run, "train/loss")
     assert len(losses) == 3 and all(math.isfinite(x) for x in losses)

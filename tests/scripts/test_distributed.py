@@ -3,7 +3,6 @@ script: DDP, and FSDP2 (which shards on CPU too). Each run takes about 20 s."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_files import logged_values
 
 from r1.models import load_model
 
@@ -64,11 +64,6 @@ def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def logged(run_dir: Path, name: str) -> list[float]:
-    with open(run_dir / "logs" / "metrics.csv") as f:
-        return [float(r[name]) for r in csv.DictReader(f) if r.get(name)]
-
-
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_data_parallel_grpo_on_two_processes(tmp_path, strategy):
     run_dir, record = run(tmp_path, strategy)
@@ -91,7 +86,10 @@ def test_data_parallel_grpo_on_two_processes(tmp_path, strategy):
 
     # Logged metrics are global: the mean of the ranks' own values, tokens over all ranks.
     local = [[r["metrics"] for r in rank if "metrics" in r] for rank in ranks]
-    reward, throughput = logged(run_dir, "train/reward"), logged(run_dir, "rollout/tokens_per_s")
+    reward, throughput = (
+        logged_values(run_dir, "train/reward"),
+        logged_values(run_dir, "rollout/tokens_per_s"),
+    )
     assert len(reward) == STEPS
     for step in range(STEPS):
         a, b = local[0][step], local[1][step]
@@ -114,4 +112,4 @@ def test_data_parallel_grpo_on_two_processes(tmp_path, strategy):
     # (whose third row only pads its shard and is left out).
     items = [[r["validation_items"] for r in rank if "validation_items" in r] for rank in ranks]
     assert items[0] and all(a == 3 and b == 2 for a, b in zip(*items))
-    assert len(logged(run_dir, "val/accuracy")) == len(items[0])
+    assert len(logged_values(run_dir, "val/accuracy")) == len(items[0])
