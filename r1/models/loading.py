@@ -184,6 +184,39 @@ def load_reward_model(
     """
     from transformers import AutoModelForSequenceClassification
 
+    return _load_scorer(
+        AutoModelForSequenceClassification, "reward model", name, path, dtype, seed, device
+    )
+
+
+def load_prm(
+    name: str | None = None,
+    path: str | None = None,
+    dtype: str = "float32",
+    seed: int = 0,
+    device: str | None = None,
+):
+    """A process reward model (r1.search.prm) and its tokenizer: a token-classification model
+    with one output, e.g. the `checkpoint/` of a `stage=prm` run. `tiny` builds a random one
+    (tests). A checkpoint of another kind (a plain causal LM) loads with an untrained head,
+    which is warned about: its scores mean nothing."""
+    from transformers import AutoModelForTokenClassification
+
+    model, tokenizer = _load_scorer(
+        AutoModelForTokenClassification, "PRM", name, path, dtype, seed, device
+    )
+    architectures = getattr(model.config, "architectures", None) or []
+    if architectures and not any(a.endswith("ForTokenClassification") for a in architectures):
+        log.warning(
+            "PRM %s is a %s checkpoint, not a trained PRM: its step head is untrained",
+            path or name,
+            architectures[0],
+        )
+    return model, tokenizer
+
+
+def _load_scorer(auto_class, kind: str, name, path, dtype, seed, device):
+    """A one-output classifier of `auto_class` by built-in name, hub id or directory."""
     torch_dtype = resolve_dtype(dtype)
     source = _source(name, path)
     tokenizer = load_tokenizer(name, path)
@@ -193,16 +226,14 @@ def load_reward_model(
         )
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            model = AutoModelForSequenceClassification.from_config(config, dtype=torch_dtype)
+            model = auto_class.from_config(config, dtype=torch_dtype)
     else:
         if source == "smollm2_135m":
             source = str(builtin.smollm2_checkpoint_dir())
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                source, dtype=torch_dtype, num_labels=1
-            )
+            model = auto_class.from_pretrained(source, dtype=torch_dtype, num_labels=1)
         except OSError as err:
-            raise ModelLoadError(f"cannot load a reward model from {source!r}: {err}") from err
+            raise ModelLoadError(f"cannot load a {kind} from {source!r}: {err}") from err
     model.config.pad_token_id = tokenizer.pad_token_id
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer

@@ -45,20 +45,12 @@ def solution_body(text: str) -> str:
     return text if end < 0 else text[:end]
 
 
-def split_steps(text: str, delimiter: str = "auto") -> list[str]:
-    """Cut a solution into steps, stripped, with empty ones dropped.
-
-    delimiter "auto": when the text has "Step 1:" / "步骤1" style markers (case-insensitive),
-    cut before each marker (the marker stays in its step; any text before the first marker
-    is a step of its own); otherwise every non-empty line is a step. Any other string: cut
-    on it. Never raises on malformed text (a non-string gives []); an empty delimiter is a
-    caller error and raises ValueError.
-    """
+def _check_delimiter(delimiter: str) -> None:
     if not isinstance(delimiter, str) or not delimiter:
         raise ValueError(f"step delimiter must be 'auto' or a non-empty string, got {delimiter!r}")
-    if not isinstance(text, str):
-        return []
-    body = solution_body(text)
+
+
+def _cut(body: str, delimiter: str) -> list[str]:
     if delimiter == "auto":
         cuts = [m.start() for m in _STEP_MARKER.finditer(body)]
         if cuts:
@@ -69,6 +61,22 @@ def split_steps(text: str, delimiter: str = "auto") -> list[str]:
     else:
         pieces = body.split(delimiter)
     return [piece.strip() for piece in pieces if piece.strip()]
+
+
+def split_steps(text: str, delimiter: str = "auto") -> list[str]:
+    """Cut a solution into steps, stripped, with empty ones dropped.
+
+    delimiter "auto": when the text has "Step 1:" / "步骤1" style markers (case-insensitive),
+    cut before each marker (the marker stays in its step; any text before the first marker
+    is a step of its own); otherwise every non-empty line is a step. Any other string: cut
+    on it. Never raises on malformed text (a non-string gives []); an empty delimiter is a
+    caller error and raises ValueError.
+    """
+    _check_delimiter(delimiter)
+    if not isinstance(text, str):
+        return []
+    body = solution_body(text)
+    return _cut(body, delimiter)
 
 
 def step_prefixes(steps: Sequence[str]) -> list[str]:
@@ -120,3 +128,28 @@ def label_solution(
     if n < 1:
         raise ValueError(f"need n >= 1 completions per prefix, got {n}")
     return label_steps([rollout(prefix, n) for prefix in step_prefixes(steps)], mode)
+
+
+def completion_steps(text: str, delimiter: str = "auto") -> list[str]:
+    """The steps of a whole completion as a PRM scores it and MCTS builds it: the text after
+    the opening <think> (when it starts with one) cut like `split_steps`, the closing tags and
+    the answer block included, so the last step carries the final answer and its label is the
+    outcome. Joined back by `steps_text`, the steps of a line-per-step completion rebuild it:
+    "<think>\\n12 + 88 = 90\\n</think>\\n<answer>100</answer>" ->
+    ["12 + 88 = 90", "</think>", "<answer>100</answer>"]."""
+    _check_delimiter(delimiter)
+    if not isinstance(text, str):
+        return []
+    body = text.lstrip()
+    if body.startswith(THINK_OPEN):
+        body = body[len(THINK_OPEN) :]
+    return _cut(body, delimiter)
+
+
+THINK_START = THINK_OPEN + STEP_SEPARATOR  # what a completion opens with, before step 1
+
+
+def steps_text(steps: Sequence[str]) -> str:
+    """The completion text that holds `steps`, each ended by the separator, so the policy
+    starts the next step afresh: ["a", "b"] -> "<think>\\na\\nb\\n"."""
+    return THINK_START + "".join(step + STEP_SEPARATOR for step in steps)

@@ -1,0 +1,160 @@
+"""A process reward model (PRM): the language model with a scalar head read at each step end.
+
+The PRM is a token-classification model with one output (`AutoModelForTokenClassification`,
+num_labels=1): the policy's backbone and a linear head on every position. The text it reads
+is the prompt and the completion rebuilt from its steps (`steps_text`: "<think>\\n", then each
+step followed by "\\n"); step i's score is sigmoid(head(hidden state)) at the last token of
+step i, its "\\n". Prompt and steps are tokenised piece by piece, so the step ends are exact
+token positions. Training is binary cross-entropy against Math-Shepherd labels (hard 0/1 or
+soft fractions), on step ends only (`r1.algorithms.losses.step_bce`).
+
+A saved PRM is a plain HF checkpoint (`save_pretrained`), loaded back by `load_prm`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from r1.data.sft import pad_right
+from r1.search.steps import STEP_SEPARATOR, THINK_START, completion_steps
+
+AGGREGATIONS = ("min", "last", "product", "mean")
+
+
+def aggregate_step_scores(scores: Sequence[float], how: str = "min") -> float | None:
+    """One number for a solution from its step scores in [0, 1]: "min" (the weakest step; a
+    solution is as good as its worst step), "last" (the final step, which carries the answer),
+    "product" (every step right), "mean". No steps: None (no signal)."""
+    if how not in AGGREGATIONS:
+        raise ValueError(f"unknown PRM aggregation {how!r}; valid: {', '.join(AGGREGATIONS)}")
+    if not scores:
+        return None
+    if how == "min":
+        return float(min(scores))
+    if how == "last":
+        return float(scores[-1])
+    if how == "product":
+        return float(math.prod(scores))
+    return float(sum(scores) / len(scores))
+
+
+@dataclass(frozen=True)
+class StepExample:
+    input_ids: list[int]  # prompt tokens, then each step's tokens with its separator
+    step_ends: list[int]  # position in input_ids of each step's last token (its separator)
+    labels: list[float]  # one per step in step_ends (empty when only scoring)
+
+
+def encode_steps(
+    tokenizer,
+    prompt: str,
+    steps: Sequence[str],
+    labels: Sequence[float] | None = None,
+    max_length: int | None = None,
+) -> StepExample:
+    """Tokenise prompt + steps for the PRM. Steps that would end past `max_length` tokens are
+    dropped with their labels (the prompt is always kept whole)."""
+    if labels is not None and len(labels) != len(steps):
+        raise ValueError(f"{len(labels)} labels for {len(steps)} steps")
+    ids = list(tokenizer(prompt + THINK_START, add_special_tokens=False)["input_ids"])
+    ends: list[int] = []
+    for step in steps:
+        piece = tokenizer(step + STEP_SEPARATOR, add_special_tokens=False)["input_ids"]
+        if not piece or (max_length is not None and len(ids) + len(piece) > max_length):
+            break
+        ids.extend(piece)
+        ends.append(len(ids) - 1)
+    kept = [float(x) for x in labels[: len(ends)]] if labels is not None else []
+    return StepExample(input_ids=ids, step_ends=ends, labels=kept)
+
+
+def collate_steps(examples: Sequence[StepExample], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch: input_ids, attention_mask [B, T]; step_positions, step_labels,
+    step_mask [B, S] (S = most steps in the batch; padding steps point at position 0)."""
+    width = max((len(e.step_ends) for e in examples), default=0)
+    return {
+        "input_ids": pad_right([e.input_ids for e in examples], pad_id),
+        "attention_mask": pad_right([[1] * len(e.input_ids) for e in examples], 0),
+        "step_positions": torch.tensor(
+            [e.step_ends + [0] * (width - len(e.step_ends)) for e in examples], dtype=torch.long
+        ).view(len(examples), width),
+        "step_labels": torch.tensor(
+            [e.labels + [0.0] * (width - len(e.labels)) for e in examples], dtype=torch.float32
+        ).view(len(examples), width),
+        "step_mask": torch.tensor(
+            [[True] * len(e.step_ends) + [False] * (width - len(e.step_ends)) for e in examples],
+            dtype=torch.bool,
+        ).view(len(examples), width),
+    }
+
+
+def step_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The PRM's logit at each step end: [B, S] (fp32; padding steps hold junk, mask them)."""
+    logits = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    ).logits[..., 0]  # [B, T]
+    return logits.gather(1, batch["step_positions"]).float()
+
+
+def prm_from_policy(policy: torch.nn.Module) -> torch.nn.Module:
+    """A new PRM on the policy's backbone: the same architecture as a token classifier with
+    one output, the backbone's weights copied, a freshly initialised head."""
+    from transformers import AutoModelForTokenClassification
+
+    if hasattr(policy, "get_base_model"):
+        raise ValueError("model.lora: PRM training takes a full model; set model.lora=null")
+    config = copy.deepcopy(policy.config)
+    config.num_labels = 1
+    config.architectures = None
+    prm = AutoModelForTokenClassification.from_config(config, dtype=policy.dtype)
+    backbone = getattr(prm, prm.base_model_prefix)
+    backbone.load_state_dict(policy.get_decoder().state_dict())
+    if getattr(policy, "is_activation_checkpointing", False):
+        prm.gradient_checkpointing_enable({"use_reentrant": False})
+    return prm.to(next(policy.parameters()).device)
+
+
+class PRMScorer:
+    """Per-step scores in [0, 1] for (prompt, steps) pairs, batched, without gradients."""
+
+    def __init__(self, model, tokenizer, batch_size: int = 16, max_length: int = 1024):
+        self.model, self.tokenizer = model, tokenizer
+        self.batch_size, self.max_length = batch_size, max_length
+
+    @torch.no_grad()
+    def score(
+        self, prompts: Sequence[str], step_lists: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
+        """One score per step (steps past max_length get none)."""
+        model = self.model
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        scores: list[list[float]] = []
+        try:
+            for start in range(0, len(prompts), self.batch_size):
+                examples = [
+                    encode_steps(self.tokenizer, p, s, max_length=self.max_length)
+                    for p, s in zip(
+                        prompts[start : start + self.batch_size],
+                        step_lists[start : start + self.batch_size],
+                    )
+                ]
+                batch = collate_steps(examples, self.tokenizer.pad_token_id)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                probs = torch.sigmoid(step_logits(model, batch)).cpu()
+                scores.extend(probs[i, : len(e.step_ends)].tolist() for i, e in enumerate(examples))
+        finally:
+            model.train(was_training)
+        return scores
+
+    def score_completions(
+        self, prompts: Sequence[str], completions: Sequence[str], delimiter: str = "auto"
+    ) -> list[list[float]]:
+        """Score whole completions, cut into steps by `completion_steps`."""
+        return self.score(prompts, [completion_steps(c, delimiter) for c in completions])
