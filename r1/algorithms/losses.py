@@ -96,3 +96,14 @@ def aggregate_loss(
     else:
         raise ValueError(f"unknown loss aggregation {mode!r}; valid: {', '.join(AGGREGATIONS)}")
     return per_sequence.sum() / max(float(sequences), 1.0)
+
+
+def step_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of a process reward model at step ends, mean over real steps.
+
+    logits: [B, S] the PRM's logit at each step end; labels: [B, S] in [0, 1] (Math-Shepherd
+    hard 0/1 or soft fractions: the target is then the fraction, not a class); mask: [B, S]
+    True on real steps. No step at all: 0 (with a gradient path, so the step still runs)."""
+    per_step = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")
+    weights = mask.float()
+    return (per_step * weights).sum() / weights.sum().clamp(min=1)

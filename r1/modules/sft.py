@@ -40,9 +40,12 @@ class SFTModule(ReasoningModule):
             self.nonfinite.allows(self._step_loss, None, self.global_step)
             return None  # Lightning skips the backward pass and the update
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/completion_tokens", (batch["labels"] != IGNORE_INDEX).sum().float())
+        self.log_batch_size(batch)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
+
+    def log_batch_size(self, batch: dict[str, torch.Tensor]) -> None:
+        self.log("train/completion_tokens", (batch["labels"] != IGNORE_INDEX).sum().float())
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]

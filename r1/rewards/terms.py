@@ -5,6 +5,7 @@ from r1.rewards.code import code_exec_batch
 from r1.rewards.format import format_soft, format_strict
 from r1.rewards.language import lang_consistency
 from r1.rewards.length import cosine_length, overlong_penalty
+from r1.rewards.prm import prm_score
 from r1.rewards.registry import register_reward
 from r1.rewards.repetition import ngram_repetition
 from r1.rewards.reward_model import reward_model
@@ -18,3 +19,4 @@ register_reward("ngram_repetition")(ngram_repetition)
 register_reward("lang_consistency")(lang_consistency)
 register_reward("reward_model", batched=True)(reward_model)
 register_reward("code_exec", batched=True)(code_exec_batch)
+register_reward("prm", batched=True)(prm_score)
