@@ -23,7 +23,13 @@ from typing import Any
 from r1.checks import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ("train", "sample")
+# script -> (the file a finished run leaves, the data it writes for a later stage's `data_from`)
+SCRIPTS = {
+    "train": ("summary.json", None),
+    "sample": ("rejection.json", ["data=jsonl", "data.source.path={dir}/sft.jsonl"]),
+    "search_traces": ("search.json", ["data=jsonl", "data.source.path={dir}/sft.jsonl"]),
+    "label_steps": ("labels.json", ["data=steps", "data.path={dir}/steps.jsonl"]),
+}
 # Columns of the final table: (eval.json metric, header)
 COLUMNS = (
     ("pass@1", "pass@1"),
@@ -40,9 +46,12 @@ class Stage:
     """One run of the pipeline.
 
     name: its directory under the pipeline's; label: its row in the table (e.g. the paper's
-    "Dev1"); script: train | sample; overrides: its command-line overrides; model_from: the
-    stage whose checkpoint it starts from (None: the base model in `overrides`); data_from: a
-    sample stage whose sft.jsonl is its training data."""
+    "Dev1"); script: train | sample | search_traces | label_steps; overrides: its command-line
+    overrides; model_from: the stage whose checkpoint it starts from (None: the base model in
+    `overrides`); data_from: a data-writing stage whose output is its training data (sample and
+    search_traces: sft.jsonl; label_steps: steps.jsonl for stage=prm); evaluate: a training
+    stage is evaluated on the held-out problems afterwards (false for a stage that trains no
+    policy, e.g. stage=prm)."""
 
     name: str
     script: str = "train"
@@ -50,18 +59,28 @@ class Stage:
     overrides: Sequence[str] = field(default_factory=list)
     model_from: str | None = None
     data_from: str | None = None
+    evaluate: bool = True
 
 
 def stages_from_config(spec: Mapping[str, Mapping[str, Any]]) -> list[Stage]:
     stages: list[Stage] = []
     for name, settings in spec.items():
         settings = dict(settings or {})
-        unknown = set(settings) - {"script", "label", "overrides", "model_from", "data_from"}
+        unknown = set(settings) - {
+            "script",
+            "label",
+            "overrides",
+            "model_from",
+            "data_from",
+            "evaluate",
+        }
         if unknown:
             raise ConfigError(f"pipeline stage {name!r}: unknown setting(s) {sorted(unknown)}")
         stage = Stage(name=name, **{**settings, "overrides": list(settings.get("overrides") or [])})
         if stage.script not in SCRIPTS:
-            raise ConfigError(f"pipeline stage {name!r}: script={stage.script!r}; valid: {SCRIPTS}")
+            raise ConfigError(
+                f"pipeline stage {name!r}: script={stage.script!r}; valid: {', '.join(SCRIPTS)}"
+            )
         earlier = {s.name: s for s in stages}
         for key in ("model_from", "data_from"):
             source = getattr(stage, key)
@@ -70,9 +89,10 @@ def stages_from_config(spec: Mapping[str, Mapping[str, Any]]) -> list[Stage]:
                     f"pipeline stage {name!r}: {key}={source!r} is not an earlier stage "
                     f"({', '.join(earlier) or 'none'})"
                 )
-        if stage.data_from is not None and earlier[stage.data_from].script != "sample":
+        if stage.data_from is not None and SCRIPTS[earlier[stage.data_from].script][1] is None:
             raise ConfigError(
-                f"pipeline stage {name!r}: data_from={stage.data_from!r} is not a sample stage"
+                f"pipeline stage {name!r}: data_from={stage.data_from!r} is not a stage that "
+                "writes data (sample, search_traces, label_steps)"
             )
         if stage.model_from is not None and earlier[stage.model_from].script != "train":
             raise ConfigError(
@@ -85,13 +105,18 @@ def stages_from_config(spec: Mapping[str, Mapping[str, Any]]) -> list[Stage]:
 
 
 def is_done(stage: Stage, directory: Path) -> bool:
-    marker = "summary.json" if stage.script == "train" else "rejection.json"
-    return (directory / marker).is_file()
+    return (directory / SCRIPTS[stage.script][0]).is_file()
 
 
 def command(
-    stage: Stage, directory: Path, root: Path, shared: Sequence[str], train: Sequence[str] = ()
+    stage: Stage,
+    directory: Path,
+    root: Path,
+    shared: Sequence[str],
+    train: Sequence[str] = (),
+    data_script: str = "sample",
 ) -> list[str]:
+    """The stage's command line; `data_script`: the script of its `data_from` stage."""
     own = [*train] if stage.script == "train" else []
     args = [
         sys.executable,
@@ -103,7 +128,8 @@ def command(
     if stage.model_from is not None:
         args.append(f"model.path={root / stage.model_from / 'checkpoint'}")
     if stage.data_from is not None:
-        args += ["data=jsonl", f"data.source.path={root / stage.data_from / 'sft.jsonl'}"]
+        data_args = SCRIPTS[data_script][1] or []
+        args += [a.format(dir=root / stage.data_from) for a in data_args]
     if stage.script == "train":
         args.append("resume=auto")  # an interrupted stage continues in its own directory
     return [*args, f"hydra.run.dir={directory}"]
@@ -130,13 +156,15 @@ def run_pipeline(
             print(f"[pipeline] {stage.name}: done earlier ({directory}), not run again", flush=True)
         else:
             print(f"[pipeline] {stage.name}: running ({directory})", flush=True)
-            result = runner(command(stage, directory, root, shared, train))
+            scripts = {s.name: s.script for s in stages}
+            data_script = scripts.get(stage.data_from, "sample")
+            result = runner(command(stage, directory, root, shared, train, data_script))
             if result.returncode != 0:
                 raise SystemExit(
                     f"pipeline stage {stage.name!r} failed (exit {result.returncode}); its "
                     f"output is in {directory}. Rerun the same command to continue from there."
                 )
-        if stage.script == "train":
+        if stage.script == "train" and stage.evaluate:
             checkpoint = [f"model.path={directory / 'checkpoint'}"]
             row = _evaluate(
                 stage.name,
@@ -154,9 +182,9 @@ def run_pipeline(
 
 
 def stage_seconds(directory: Path) -> float:
-    """Wall time a finished stage recorded: training (summary.json) or sampling
-    (rejection.json); 0 if it recorded none."""
-    for name in ("summary.json", "rejection.json"):
+    """Wall time a finished stage recorded (summary.json, rejection.json, search.json,
+    labels.json); 0 if it recorded none."""
+    for name in ("summary.json", "rejection.json", "search.json", "labels.json"):
         path = directory / name
         if path.is_file():
             return float(json.loads(path.read_text()).get("seconds") or 0.0)

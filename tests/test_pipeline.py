@@ -41,6 +41,8 @@ class FakeRunner:
             (directory / "summary.json").write_text('{"seconds": 100.0}')
         elif script == "sample":
             (directory / "rejection.json").write_text('{"seconds": 20.0}')
+        elif script == "label_steps":
+            (directory / "labels.json").write_text('{"seconds": 30.0}')
         else:
             score = 0.1 * len(self.commands)
             metrics = {"pass@1": score, "format_rate": 1.0, "completion_len_mean": 40.0}
@@ -87,6 +89,28 @@ def test_stages_are_wired_and_finished_ones_are_not_run_again(tmp_path):
     assert run_pipeline(stages, tmp_path, runner=again) == rows and again.commands == []
 
 
+def test_a_prm_is_trained_on_labelled_steps_and_not_evaluated_as_a_policy(tmp_path):
+    spec = {
+        "sft": {"overrides": ["stage=sft"]},
+        "label": {"script": "label_steps", "model_from": "sft"},
+        "prm": {
+            "data_from": "label",
+            "model_from": "sft",
+            "evaluate": False,
+            "overrides": ["stage=prm"],
+        },
+        "rl": {"model_from": "sft", "overrides": ["stage=grpo"]},
+    }
+    runner = FakeRunner()
+    rows = run_pipeline(stages_from_config(spec), tmp_path, runner=runner)
+    scripts = [Path(c[1]).stem for c in runner.commands]
+    assert scripts == ["evaluate", "train", "evaluate", "label_steps", "train", "train", "evaluate"]
+    prm = runner.commands[4]
+    assert "data=steps" in prm and f"data.path={tmp_path / 'label' / 'steps.jsonl'}" in prm
+    assert [r["stage"] for r in rows] == ["base", "sft", "rl"]
+    assert run_pipeline(stages_from_config(spec), tmp_path, runner=FakeRunner()) == rows
+
+
 def test_a_failed_stage_stops_the_pipeline_and_says_how_to_continue(tmp_path):
     runner = FakeRunner(fail="rl")
     with pytest.raises(SystemExit, match="stage 'rl' failed .*Rerun the same command"):
@@ -100,7 +124,7 @@ def test_a_failed_stage_stops_the_pipeline_and_says_how_to_continue(tmp_path):
         ({"a": {"model_from": "b"}}, "model_from='b' is not an earlier stage"),
         ({"a": {"script": "eval"}}, "script='eval'"),
         ({"a": {"script": "sample"}, "b": {"model_from": "a"}}, "is not a train stage"),
-        ({"a": {}, "b": {"data_from": "a"}}, "is not a sample stage"),
+        ({"a": {}, "b": {"data_from": "a"}}, "is not a stage that writes data"),
         ({"a": {"lr": 1}}, r"unknown setting\(s\) \['lr'\]"),
         ({}, "no stages"),
     ],
