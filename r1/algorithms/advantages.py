@@ -55,6 +55,48 @@ def leave_one_out(
     return torch.where(v & (count > 1), scale * (r - mean), torch.zeros_like(r)).view(-1)
 
 
+def process_advantages(
+    step_rewards: list[list[float]],
+    step_ends: list[list[int]],
+    group_size: int,
+    width: int,
+    eps: float = 1e-4,
+) -> torch.Tensor:
+    """GRPO with process supervision (DeepSeekMath, section 4.1.3): per-token advantages [N, width].
+
+    step_rewards[i][j]: the reward of step j of completion i (e.g. a PRM's score);
+    step_ends[i][j]: the index of that step's last token in the completion. Within each group
+    of `group_size` completions every step reward is normalised by the mean and std (Bessel)
+    of all the group's step rewards, r~ = (r - mean) / (std + eps), and token t's advantage
+    is the sum of the normalised rewards of the steps that end at or after t: a token is
+    credited with the quality of its own step and of every later one. Tokens after the last
+    step end get 0; a group whose step rewards are all equal (or that has < 2) gets 0.
+    """
+    n = len(step_rewards)
+    if len(step_ends) != n or n % group_size:
+        raise ValueError(
+            f"{n} step-reward rows and {len(step_ends)} step-end rows for groups of {group_size}"
+        )
+    advantages = torch.zeros(n, width)
+    for start in range(0, n, group_size):
+        rows = range(start, start + group_size)
+        pooled = torch.tensor([r for i in rows for r in step_rewards[i]], dtype=torch.float32)
+        if pooled.numel() < 2:
+            continue
+        mean, std = pooled.mean(), pooled.std()
+        if std <= 0:
+            continue
+        for i in rows:
+            if len(step_rewards[i]) != len(step_ends[i]):
+                raise ValueError(
+                    f"completion {i}: {len(step_rewards[i])} step rewards, "
+                    f"{len(step_ends[i])} step ends"
+                )
+            for reward, end in zip(step_rewards[i], step_ends[i]):
+                advantages[i, : min(end, width - 1) + 1] += (reward - mean) / (std + eps)
+    return advantages
+
+
 def compute_advantages(
     name: str, rewards: torch.Tensor, group_size: int, valid: torch.Tensor | None = None
 ) -> torch.Tensor:

@@ -67,6 +67,7 @@ class GRPOModule(ReasoningModule):
         sample_table_every: int = 0,
         is_correction: str | None = None,
         is_cap: float = 2.0,
+        process_reward: Mapping[str, Any] | None = None,
         **base: Any,
     ):
         super().__init__(model, tokenizer, optimizer, reward=reward, **base)
@@ -89,6 +90,13 @@ class GRPOModule(ReasoningModule):
             check_choice("module.is_correction", is_correction, IS_LEVELS)
         check_float("module.is_cap", is_cap, 0.0, exclusive_minimum=True)
         self.is_level, self.is_cap = is_correction, is_cap
+        if process_reward is not None and (advantage != "grpo" or dynamic_sampling):
+            raise ConfigError(
+                "module.process_reward (dense per-step PRM rewards) needs module.advantage=grpo "
+                f"and module.dynamic_sampling=false, got advantage={advantage!r}, "
+                f"dynamic_sampling={dynamic_sampling}"
+            )
+        self.process_reward = dict(process_reward) if process_reward is not None else None
         self.automatic_optimization = False  # mu updates per generation batch
         self.engine_factory = engine or HFRolloutEngine
         self.group_size = group_size
@@ -120,8 +128,22 @@ class GRPOModule(ReasoningModule):
                 self.dynamic_sampling,
                 reflection_words=self.reflection_words,
                 sample_every=self.sample_table_every,
+                step_rewards=self._process_rewards(),
             )
         ]
+
+    def _process_rewards(self):
+        """Dense per-step rewards from a PRM (module.process_reward: load_prm's arguments plus
+        batch_size, max_length), or None for one outcome reward per completion."""
+        if self.process_reward is None:
+            return None
+        from r1.models.loading import load_prm
+        from r1.search.prm import PRMScorer, ProcessRewards
+
+        settings = dict(self.process_reward)
+        batch_size, max_length = settings.pop("batch_size", 16), settings.pop("max_length", 1024)
+        model, tokenizer = load_prm(**settings, device=str(self.device))
+        return ProcessRewards(PRMScorer(model, tokenizer, batch_size, max_length))
 
     def setup(self, stage: str) -> None:
         if uses_deepspeed(self._trainer) and self.micro_batch_prompts is not None:

@@ -4,6 +4,7 @@ them, and compute advantages; after the optimizer step, push weights to the engi
 from __future__ import annotations
 
 import json
+import math
 import resource
 import time
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from r1.algorithms.advantages import compute_advantages
+from r1.algorithms.advantages import compute_advantages, process_advantages
 from r1.eval.metrics import REFLECTION_WORDS, reflection_stats
 from r1.rewards import CompositeReward, RewardSample
 from r1.rollout.engine import RolloutEngine
@@ -23,7 +24,8 @@ from r1.rollout.types import Rollout, SamplingParams, concat_rollouts, select_gr
 
 @dataclass
 class ScoredRollout:
-    """A rollout with its rewards [N] (NaN = no signal), advantages [N], and the metrics of
+    """A rollout with its rewards [N] (NaN = no signal), advantages [N] (or [N, C] per token
+    with process rewards), and the metrics of
     this generation batch (train/reward*, rollout/*), ready for the policy update."""
 
     rollout: Rollout
@@ -93,12 +95,18 @@ class RolloutCallback(L.Callback):
         reflection_words: Sequence[str] = REFLECTION_WORDS,
         sample_every: int = 0,
         sample_prompts: int = 2,
+        step_rewards=None,
     ):
+        """step_rewards: None, or a callable (rollout, prompts) -> (per-step rewards, index of
+        each step's last token) per completion (r1.search.prm.ProcessRewards): GRPO with
+        process supervision, whose advantages are per token [N, C] from the step rewards
+        (r1.algorithms.advantages.process_advantages) instead of one per completion."""
         self.engine, self.reward, self.sampling = engine, reward, sampling
         self.group_size, self.advantage = group_size, advantage
         self.dynamic_sampling, self.max_refills = dynamic_sampling, max_refills
         self.reflection_words = tuple(reflection_words)
         self.sample_every, self.sample_prompts = sample_every, sample_prompts
+        self.step_rewards = step_rewards
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: dict, batch_idx: int
@@ -113,7 +121,15 @@ class RolloutCallback(L.Callback):
         if self.dynamic_sampling:
             rollout, rewards = self._refill(trainer, batch, rollout, rewards, zero_spread, step)
         valid = ~torch.isnan(rewards)
-        if self.advantage is None:  # the module computes its own (PPO: from its critic)
+        if self.step_rewards is not None:
+            step_rewards, step_ends = self.step_rewards(rollout, batch["prompts"])
+            advantages = process_advantages(
+                step_rewards, step_ends, self.group_size, rollout.completion_ids.shape[1]
+            )
+            scores = [r for row in step_rewards for r in row]
+            metrics["train/prm_step_score"] = sum(scores) / len(scores) if scores else math.nan
+            metrics["train/steps_per_completion"] = len(scores) / len(step_rewards)
+        elif self.advantage is None:  # the module computes its own (PPO: from its critic)
             advantages = torch.zeros_like(rewards)
         else:
             advantages = compute_advantages(

@@ -158,3 +158,51 @@ class PRMScorer:
     ) -> list[list[float]]:
         """Score whole completions, cut into steps by `completion_steps`."""
         return self.score(prompts, [completion_steps(c, delimiter) for c in completions])
+
+
+def token_steps(token_ids: Sequence[int], tokenizer) -> tuple[list[str], list[int]]:
+    """A completion's steps read off its tokens, for dense per-step rewards: (step texts,
+    index of each step's last token). A step ends at a token whose text holds a newline, or
+    at the last token; pieces that are blank or only the opening <think> are no step (as in
+    `completion_steps`, so the PRM sees the same steps either way)."""
+    texts: list[str] = []
+    ends: list[int] = []
+    start = 0
+    for i in range(len(token_ids)):
+        if i < len(token_ids) - 1 and "\n" not in tokenizer.decode([token_ids[i]]):
+            continue
+        piece = tokenizer.decode(list(token_ids[start : i + 1]), skip_special_tokens=True)
+        start = i + 1
+        for line in piece.split("\n"):
+            text = line.strip()
+            if text and text != THINK_START.strip():
+                texts.append(text)
+                ends.append(i)
+    return texts, ends
+
+
+class ProcessRewards:
+    """Per-step PRM rewards of a rollout for `module.process_reward` (GRPO with process
+    supervision): for each completion, its steps' scores and the token index where each
+    step ends (r1.algorithms.advantages.process_advantages)."""
+
+    def __init__(self, scorer: PRMScorer):
+        self.scorer = scorer
+
+    def __call__(
+        self, rollout, prompts: Sequence[str]
+    ) -> tuple[list[list[float]], list[list[int]]]:
+        tokenizer = self.scorer.tokenizer
+        lengths = rollout.completion_lengths.tolist()
+        steps, ends = [], []
+        for row, length in enumerate(lengths):
+            texts, positions = token_steps(
+                rollout.completion_ids[row, : int(length)].tolist(), tokenizer
+            )
+            steps.append(texts)
+            ends.append(positions)
+        group = rollout.group_size
+        scores = self.scorer.score([prompts[i // group] for i in range(len(steps))], steps)
+        # Steps past the scorer's max_length got no score: they get no reward either.
+        ends = [e[: len(s)] for e, s in zip(ends, scores)]
+        return scores, ends

@@ -131,3 +131,19 @@ def test_micro_batches_with_global_counts_equal_the_full_batch():
         aggregate_loss(PER_TOKEN, MASK, "seq_mean_token_sum_norm")
     with pytest.raises(ValueError, match="'sum'"):
         aggregate_loss(PER_TOKEN, MASK, "sum")
+
+
+def test_process_advantages_by_hand() -> None:
+    from r1.algorithms.advantages import process_advantages
+
+    # One group of 2: completion 0 has steps scored 1 (ending at token 1) and 0 (token 3),
+    # completion 1 one step scored 1 (token 2). Pooled [1, 0, 1]: mean 2/3, std sqrt(1/3).
+    advantages = process_advantages([[1.0, 0.0], [1.0]], [[1, 3], [2]], 2, width=4, eps=0.0)
+    good, bad = (1 - 2 / 3) / (1 / 3) ** 0.5, (0 - 2 / 3) / (1 / 3) ** 0.5
+    expected = torch.tensor([[good + bad] * 2 + [bad] * 2, [good] * 3 + [0.0]])
+    assert torch.allclose(advantages, expected, atol=1e-6)
+    # All step rewards equal: no signal.
+    flat = process_advantages([[0.5, 0.5], [0.5]], [[1, 3], [2]], 2, width=4)
+    assert torch.equal(flat, torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="completion 1: 2 step rewards, 1 step ends"):
+        process_advantages([[1.0], [0.0, 1.0]], [[0], [1]], 2, width=3)

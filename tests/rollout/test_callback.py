@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from rollout_fixtures import text_rollout
 
 from r1.data.problem import Problem
@@ -113,3 +114,31 @@ def test_peak_memory_restarts_for_each_run_of_a_multirun():
     del block
     reset_peak_memory()
     assert peak_memory_gb() < during - 0.2
+
+
+def test_process_rewards_give_per_token_advantages():
+    from r1.algorithms.advantages import process_advantages
+
+    seen = []
+
+    def step_rewards(rollout, prompts):
+        seen.append(list(prompts))
+        rows = len(rollout.texts)
+        return [[float(i % 2), 1.0] for i in range(rows)], [[0, 2]] * rows
+
+    callback = RolloutCallback(
+        FakeEngine(),
+        CompositeReward({"accuracy": {}}, workers=0),
+        SamplingParams(max_new_tokens=3),
+        group_size=4,
+        step_rewards=step_rewards,
+    )
+    batch = batch_of(["easy", "hard"])
+    callback.on_train_batch_start(FakeTrainer(), None, batch, 0)
+    scored = batch["scored"]
+    expected = process_advantages([[float(i % 2), 1.0] for i in range(8)], [[0, 2]] * 8, 4, width=3)
+    assert seen == [["easy", "hard"]]
+    assert scored.advantages.shape == (8, 3) and torch.equal(scored.advantages, expected)
+    assert scored.advantages[1, 0] > 0 > scored.advantages[0, 0]  # step 1 scored 1 vs 0
+    assert scored.metrics["train/prm_step_score"] == 0.75
+    assert scored.metrics["train/steps_per_completion"] == 2

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from run_files import metrics_rows as read_metrics
+from run_files import run_train
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    run_dir = tmp_path / "run"
-    command = [sys.executable, "scripts/train.py", f"hydra.run.dir={run_dir}", *overrides]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "logs" / "metrics.csv") as f:
-        return list(csv.DictReader(f))
 
 
 def test_tiny_sft_run_lowers_the_loss_and_saves_a_loadable_checkpoint(tmp_path):

@@ -140,3 +140,32 @@ def test_training_lowers_the_step_loss_on_a_tiny_fixture(tokenizer) -> None:
     right = scores[batch["step_mask"] & (batch["step_labels"] == 1)]
     wrong = scores[batch["step_mask"] & (batch["step_labels"] == 0)]
     assert right.min() > wrong.max()
+
+
+def test_process_rewards_score_the_steps_read_off_the_tokens(tokenizer) -> None:
+    from r1.rollout.types import build_rollout
+    from r1.search.prm import ProcessRewards, token_steps
+
+    texts = [
+        "<think>\n12 + 88 = 100\n100 - 69 = 31\n</think>\n<answer>31</answer>",
+        "<think>\n先算 21 + 22 = 43\n\n再算 43 + 55 = 98\n</think>\n<answer>98</answer>",
+    ]
+    tokens = [
+        tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        for t in texts
+    ]
+    for text, ids in zip(texts, tokens):
+        steps, ends = token_steps(ids, tokenizer)
+        assert steps == completion_steps(text)
+        assert [tokenizer.decode(ids[e]).count("\n") >= 1 for e in ends[:-1]] == [True] * (
+            len(ends) - 1
+        )
+        assert ends[-1] == len(ids) - 1  # the answer step ends at EOS
+    rollout = build_rollout(
+        tokenizer, [[1, 2]], tokens, [[0.0] * len(t) for t in tokens], [True, True], 2
+    )
+    prm, _ = load_prm(name="tiny")
+    scorer = PRMScorer(prm, tokenizer)
+    scores, ends = ProcessRewards(scorer)(rollout, ["the prompt"])
+    assert [len(s) for s in scores] == [4, 4] and [len(e) for e in ends] == [4, 4]
+    assert scores[1] == pytest.approx(scorer.score(["the prompt"], [completion_steps(texts[1])])[0])

@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """scripts/train.py as a user runs it, in <tmp_path>/run; fails the test if it fails."""
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "scripts/train.py", f"hydra.run.dir={run_dir}", *overrides]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
 
 
 def metrics_rows(run_dir: Path) -> list[dict[str, str]]:
