@@ -8,19 +8,36 @@ python scripts/evaluate.py model.path=outputs/runs/<...>/checkpoint eval.k=16
 python scripts/evaluate.py run=outputs/runs/<...>          # a run's checkpoint, data and reward
 python scripts/evaluate.py model=hub model.name=Qwen/Qwen2.5-0.5B-Instruct data=gsm8k
 python scripts/evaluate.py data=countdown data.num_val=200 eval.answer_source=answer_tag
+
+Search at test time (conf/search/): one answer per problem, chosen without the gold answer.
+python scripts/evaluate.py search=best_of_n search.n=8 search.prm.path=<stage=prm run>/checkpoint
+python scripts/evaluate.py search=mcts search.token_budget=2048 search.prm.path=<...>/checkpoint
+
+The ablation "plain sampling vs best-of-N vs MCTS at an equal generated-token budget": run
+search=none with eval.k=K and read its tokens_per_problem (K x mean completion length, T);
+best_of_n with search.n=K generates the same T on average; give MCTS search.token_budget=T
+(its searches stop once T tokens were generated; tokens_per_problem reports what they used).
+Compare search=none's cons@k (majority vote: its gold-free choice among the K samples) with
+the searches' accuracy. A search report carries accuracy, tokens_per_problem, format and stop
+rates and, for MCTS, search_stop_budget_rate and search_found_rate.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+from dataclasses import asdict
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
 
-from r1.eval.runner import evaluate
+from r1.checks import ConfigError
+from r1.data.templates import PromptTemplate
+from r1.eval.runner import EvalReport, evaluate
 from r1.eval.runs import adopt_training_run, prompts_and_engine
 from r1.rollout.types import SamplingParams
 
@@ -29,7 +46,20 @@ log = logging.getLogger("r1.evaluate")
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float:
+    try:
+        return run(cfg)
+    except ConfigError as error:
+        log.error("bad config: %s", error)
+        sys.exit(2)
+
+
+def run(cfg: DictConfig) -> float:
     torch.manual_seed(cfg.seed)
+    search = OmegaConf.to_container(cfg.search, resolve=True)
+    if search["method"] != "none":
+        from r1.search.searchers import check_search_config
+
+        check_search_config(search, test_time=True)
     answer_source, max_new_tokens = adopt_training_run(cfg) if cfg.run else ("answer_tag", 256)
     answer_source = cfg.eval.answer_source or answer_source
     max_new_tokens = cfg.eval.max_new_tokens or max_new_tokens
@@ -42,6 +72,18 @@ def main(cfg: DictConfig) -> float:
         top_p=cfg.eval.top_p,
     )
     choices = HydraConfig.get().runtime.choices
+    settings = {
+        "model": cfg.model.get("path") or cfg.model.get("name") or choices.get("model"),
+        "run": cfg.run,
+        "data": choices.get("data"),
+        "seed": cfg.seed,
+    }
+    if search["method"] != "none":
+        report = search_eval(
+            cfg, search, problems, prompts, prompt_ids, engine, params, answer_source
+        )
+        report.settings |= settings
+        return finish(cfg, report, "accuracy")
     report = evaluate(
         engine,
         problems,
@@ -52,17 +94,83 @@ def main(cfg: DictConfig) -> float:
         answer_source=answer_source,
         reward=instantiate(cfg.reward),
         batch_size=cfg.eval.batch_size,
-        settings={
-            "model": cfg.model.get("path") or cfg.model.get("name") or choices.get("model"),
-            "run": cfg.run,
-            "data": choices.get("data"),
-            "seed": cfg.seed,
+        settings={**settings, "search": "none"},
+    )
+    return finish(cfg, report, "pass@1")
+
+
+def search_eval(
+    cfg, search, problems, prompts, prompt_ids, engine, params, answer_source
+) -> EvalReport:
+    """One answer per problem by best-of-N or MCTS (r1.search.searchers); gold-free unless
+    search.terminal=oracle was allowed, which the report then says."""
+    from r1.search.searchers import (
+        MCTSSettings,
+        best_of_n,
+        completion_lead,
+        load_search_prm,
+        mcts_solve,
+        search_report,
+    )
+
+    scorer = load_search_prm(search.get("prm"), seed=cfg.seed)
+    method = search["method"]
+    if method == "best_of_n":
+        outcomes = best_of_n(
+            engine,
+            scorer,
+            problems,
+            prompts,
+            prompt_ids,
+            search["n"],
+            params,
+            aggregate=search["aggregate"],
+            answer_source=answer_source,
+            batch_size=cfg.eval.batch_size,
+        )
+        knobs = {"n": search["n"], "aggregate": search["aggregate"]}
+        oracle = False
+    else:
+        mcts = MCTSSettings.from_config(search)
+        template = OmegaConf.to_container(cfg.data.get("template") or {}, resolve=True)
+        lead = completion_lead(PromptTemplate(**template))
+        outcomes = [
+            mcts_solve(
+                problem,
+                prompt,
+                engine,
+                engine.tokenizer,
+                scorer,
+                mcts,
+                params,
+                lead=lead,
+                answer_source=answer_source,
+            )
+            for problem, prompt in tqdm(list(zip(problems, prompts)), desc="MCTS", unit="problem")
+        ]
+        knobs = {key: value for key, value in asdict(mcts).items() if key != "allow_oracle"}
+        oracle = mcts.terminal == "oracle"
+    prm = search.get("prm") or {}
+    return search_report(
+        method,
+        problems,
+        outcomes,
+        answer_source,
+        {
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_new_tokens": params.max_new_tokens,
+            "search_settings": {**knobs, "prm": prm.get("path") or prm.get("name")},
+            "oracle": oracle,
         },
     )
+
+
+def finish(cfg: DictConfig, report: EvalReport, metric: str) -> float:
     json_path, _ = report.write(cfg.paths.output_dir)
     print(report.markdown(cfg.eval.num_samples_shown))
     print(f"written: {json_path} and eval.md")
-    return report.metrics["pass@1"]
+    return report.metrics[metric]
 
 
 if __name__ == "__main__":

@@ -42,13 +42,11 @@ class EvalReport:
         return json_path, md_path
 
     def markdown(self, num_samples: int = 3) -> str:
-        k = self.settings["k"]
+        k = self.settings.get("k", 1)
         lines = [
             f"# Evaluation: {self.settings.get('model', '?')} on {self.settings.get('data', '?')}",
             "",
-            f"{self.settings['num_problems']} problems x k={k} samples, temperature "
-            f"{self.settings['temperature']}, top-p {self.settings['top_p']}, at most "
-            f"{self.settings['max_new_tokens']} new tokens; answers from `{self.settings['answer_source']}`.",
+            self._protocol(),
             "",
             "| metric | value |",
             "|---|---|",
@@ -66,6 +64,29 @@ class EvalReport:
                 f"- **{problem['question']}** (gold {problem['gold']}) [{mark}]: {completion[:300]}"
             )
         return "\n".join(lines) + "\n"
+
+    def _protocol(self) -> str:
+        """One line on how the completions were drawn: plain sampling (k per problem) or a
+        search (r1.search.searchers.search_report), marked when it read the gold answer."""
+        s = self.settings
+        sampling = (
+            f"temperature {s['temperature']}, top-p {s['top_p']}, at most "
+            f"{s['max_new_tokens']} new tokens; answers from `{s['answer_source']}`."
+        )
+        search = s.get("search", "none")
+        if search == "none":
+            return f"{s['num_problems']} problems x k={s['k']} samples, {sampling}"
+        knobs = ", ".join(f"{key}={value}" for key, value in s.get("search_settings", {}).items())
+        line = (
+            f"{s['num_problems']} problems, one answer each by search `{search}` ({knobs}), "
+            f"{sampling}"
+        )
+        if s.get("oracle"):
+            line += (
+                "\n\n**ORACLE**: the search scored finished solutions against the gold answer "
+                "(terminal=oracle); its accuracy is not a test-time result."
+            )
+        return line
 
 
 def evaluate(
@@ -130,6 +151,8 @@ def evaluate(
         "accuracy_lenient": sum(s.correct_lenient for s in scores) / n,
         "format_rate": sum(s.strict_format for s in scores) / n,
         "stop_rate": sum(c.stopped for c in completions) / n,
+        # k x mean completion length: the generated-token budget a search is compared at
+        "tokens_per_problem": sum(c.num_tokens for c in completions) / max(len(problems), 1),
     }
     samples = reward_samples(
         [p for p in problems for _ in range(k)],
