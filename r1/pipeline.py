@@ -29,11 +29,14 @@ SCRIPTS = {
     "sample": ("rejection.json", ["data=jsonl", "data.source.path={dir}/sft.jsonl"]),
     "search_traces": ("search.json", ["data=jsonl", "data.source.path={dir}/sft.jsonl"]),
     "label_steps": ("labels.json", ["data=steps", "data.path={dir}/steps.jsonl"]),
+    "evaluate": ("eval.json", None),  # a row of the table itself (e.g. a search at test time)
 }
 # Columns of the final table: (eval.json metric, header)
 COLUMNS = (
     ("pass@1", "pass@1"),
     ("cons@k", "cons@k"),
+    ("selected", "chosen answer right"),
+    ("tokens_per_problem", "tokens/problem"),
     ("format_rate", "format"),
     ("lang_consistency", "language consistency"),
     ("completion_len_mean", "mean length"),
@@ -46,7 +49,8 @@ class Stage:
     """One run of the pipeline.
 
     name: its directory under the pipeline's; label: its row in the table (e.g. the paper's
-    "Dev1"); script: train | sample | search_traces | label_steps; overrides: its command-line
+    "Dev1"); script: train | sample | search_traces | label_steps | evaluate (a row of the
+    table with its own overrides, e.g. search=mcts); overrides: its command-line
     overrides; model_from: the stage whose checkpoint it starts from (None: the base model in
     `overrides`); data_from: a data-writing stage whose output is its training data (sample and
     search_traces: sft.jsonl; label_steps: steps.jsonl for stage=prm); evaluate: a training
@@ -115,9 +119,11 @@ def command(
     shared: Sequence[str],
     train: Sequence[str] = (),
     data_script: str = "sample",
+    evaluation: Sequence[str] = (),
 ) -> list[str]:
-    """The stage's command line; `data_script`: the script of its `data_from` stage."""
-    own = [*train] if stage.script == "train" else []
+    """The stage's command line; `data_script`: the script of its `data_from` stage. Training
+    stages get the `train` overrides, evaluate stages the pipeline's `evaluation` ones."""
+    own = {"train": train, "evaluate": evaluation}.get(stage.script, ())
     args = [
         sys.executable,
         str(ROOT / "scripts" / f"{stage.script}.py"),
@@ -158,12 +164,14 @@ def run_pipeline(
             print(f"[pipeline] {stage.name}: running ({directory})", flush=True)
             scripts = {s.name: s.script for s in stages}
             data_script = scripts.get(stage.data_from, "sample")
-            result = runner(command(stage, directory, root, shared, train, data_script))
+            result = runner(command(stage, directory, root, shared, train, data_script, evaluation))
             if result.returncode != 0:
                 raise SystemExit(
                     f"pipeline stage {stage.name!r} failed (exit {result.returncode}); its "
                     f"output is in {directory}. Rerun the same command to continue from there."
                 )
+        if stage.script == "evaluate":
+            rows.append(_row(stage.name, stage.label or stage.name, directory / "eval.json"))
         if stage.script == "train" and stage.evaluate:
             checkpoint = [f"model.path={directory / 'checkpoint'}"]
             row = _evaluate(
@@ -206,7 +214,14 @@ def _evaluate(name, label, model_overrides, root: Path, evaluation, runner) -> d
             raise SystemExit(
                 f"evaluating {name!r} failed (exit {result.returncode}); see {directory}"
             )
-    metrics = json.loads(report.read_text())["metrics"]
+    return _row(name, label, report)
+
+
+def _row(name: str, label: str, report: Path) -> dict[str, Any]:
+    """A table row from an eval.json. "selected": whether the one answer chosen per problem
+    without the gold answer is right: a search's pick, or plain sampling's majority vote."""
+    metrics = dict(json.loads(report.read_text())["metrics"])
+    metrics["selected"] = metrics.get("accuracy", metrics.get("cons@k"))
     return {"stage": name, "label": label, **{key: metrics.get(key) for key, _ in COLUMNS}}
 
 
@@ -221,7 +236,7 @@ def render(rows: Sequence[dict[str, Any]]) -> str:
                 "-"
                 if value is None
                 else f"{value:.0f}"
-                if key == "seconds"
+                if key in ("seconds", "tokens_per_problem")
                 else f"{value:.1f}"
                 if key.startswith("completion_len")
                 else f"{value:.3f}"

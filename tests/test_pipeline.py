@@ -82,8 +82,10 @@ def test_stages_are_wired_and_finished_ones_are_not_run_again(tmp_path):
     )
     assert [r["label"] for r in rows] == ["base model", "Dev1", "Dev2", "Dev3"]
     table = (tmp_path / "pipeline.md").read_text()
-    assert "| Dev2 | 0.500 | - | 1.000 | - | 40.0 | 100 |" in table  # the 5th command scored it
-    assert "| Dev3 | 0.800 | - | 1.000 | - | 40.0 | 120 |" in table  # SFT + its sampling
+    assert (
+        "| Dev2 | 0.500 | - | - | - | 1.000 | - | 40.0 | 100 |" in table
+    )  # the 5th command scored it
+    assert "| Dev3 | 0.800 | - | - | - | 1.000 | - | 40.0 | 120 |" in table  # SFT + its sampling
     # The same command again: everything is done, nothing runs.
     again = FakeRunner()
     assert run_pipeline(stages, tmp_path, runner=again) == rows and again.commands == []
@@ -100,14 +102,35 @@ def test_a_prm_is_trained_on_labelled_steps_and_not_evaluated_as_a_policy(tmp_pa
             "overrides": ["stage=prm"],
         },
         "rl": {"model_from": "sft", "overrides": ["stage=grpo"]},
+        "mcts": {
+            "script": "evaluate",
+            "label": "MCTS",
+            "model_from": "sft",
+            "overrides": ["search=mcts"],
+        },
     }
     runner = FakeRunner()
-    rows = run_pipeline(stages_from_config(spec), tmp_path, runner=runner)
+    rows = run_pipeline(stages_from_config(spec), tmp_path, evaluation=["eval.k=8"], runner=runner)
     scripts = [Path(c[1]).stem for c in runner.commands]
-    assert scripts == ["evaluate", "train", "evaluate", "label_steps", "train", "train", "evaluate"]
+    assert scripts == [
+        "evaluate",
+        "train",
+        "evaluate",
+        "label_steps",
+        "train",
+        "train",
+        "evaluate",
+        "evaluate",
+    ]
     prm = runner.commands[4]
     assert "data=steps" in prm and f"data.path={tmp_path / 'label' / 'steps.jsonl'}" in prm
-    assert [r["stage"] for r in rows] == ["base", "sft", "rl"]
+    assert [r["stage"] for r in rows] == ["base", "sft", "rl", "mcts"]
+    mcts = runner.commands[-1]  # the pipeline's protocol, then the stage's own search
+    assert mcts[-4:-1] == [
+        "eval.k=8",
+        "search=mcts",
+        f"model.path={tmp_path / 'sft' / 'checkpoint'}",
+    ]
     assert run_pipeline(stages_from_config(spec), tmp_path, runner=FakeRunner()) == rows
 
 
