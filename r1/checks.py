@@ -4,7 +4,10 @@ to fix (Hydra passes `module.group_size=abc` through as the string "abc")."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,3 +64,21 @@ def _range(minimum: float | None, maximum: float | None, exclusive_minimum: bool
 
 def _because(why: str) -> str:
     return f" ({why})" if why else ""
+
+
+def exits_on_config_error(logger: logging.Logger):
+    """Decorator for a script's main: a ConfigError (a bad value the user gave) is logged as
+    one line and exits with code 2, no traceback."""
+
+    def decorate(main):
+        @functools.wraps(main)
+        def run(*args, **kwargs):
+            try:
+                return main(*args, **kwargs)
+            except ConfigError as error:
+                logger.error("bad config: %s", error)
+                sys.exit(2)
+
+        return run
+
+    return decorate

@@ -69,7 +69,9 @@ class Stage:
 def stages_from_config(spec: Mapping[str, Mapping[str, Any]]) -> list[Stage]:
     stages: list[Stage] = []
     for name, settings in spec.items():
-        settings = dict(settings or {})
+        if settings is None:  # `stages.<name>: null` drops a stage of an included pipeline
+            continue
+        settings = dict(settings)
         unknown = set(settings) - {
             "script",
             "label",

@@ -25,7 +25,6 @@ rates and, for MCTS, search_stop_budget_rate and search_found_rate.
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import asdict
 
 import hydra
@@ -35,7 +34,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from r1.checks import ConfigError
+from r1.checks import exits_on_config_error
 from r1.data.templates import PromptTemplate
 from r1.eval.runner import EvalReport, evaluate
 from r1.eval.runs import adopt_training_run, prompts_and_engine
@@ -45,15 +44,8 @@ log = logging.getLogger("r1.evaluate")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@exits_on_config_error(log)
 def main(cfg: DictConfig) -> float:
-    try:
-        return run(cfg)
-    except ConfigError as error:
-        log.error("bad config: %s", error)
-        sys.exit(2)
-
-
-def run(cfg: DictConfig) -> float:
     torch.manual_seed(cfg.seed)
     search = OmegaConf.to_container(cfg.search, resolve=True)
     if search["method"] != "none":

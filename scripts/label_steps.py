@@ -16,13 +16,12 @@ the held-out ones score every stage.
 from __future__ import annotations
 
 import logging
-import sys
 
 import hydra
 import torch
 from omegaconf import DictConfig
 
-from r1.checks import ConfigError
+from r1.checks import exits_on_config_error
 from r1.eval.runs import adopt_training_run, prompts_and_engine
 from r1.rollout.types import SamplingParams
 from r1.search.labelling import LabelSettings, label_problems, write_step_rows
@@ -39,31 +38,29 @@ def unescape(delimiter):
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="label_steps")
+@exits_on_config_error(log)
 def main(cfg: DictConfig) -> float:
     torch.manual_seed(cfg.seed)
     answer_source, max_new_tokens = (
         adopt_training_run(cfg, take_reward=False) if cfg.run else ("answer_tag", 256)
     )
     label = cfg.label
-    try:  # check the settings before loading a model
-        settings = LabelSettings(
-            solutions_per_problem=label.solutions_per_problem,
-            rollouts_per_step=label.rollouts_per_step,
-            mode=label.mode,
-            delimiter=unescape(label.delimiter),
-            max_steps=label.max_steps,
-            stop_after_first_zero=label.stop_after_first_zero,
-            answer_source=label.answer_source or answer_source,
-            batch_size=label.batch_size,
-        )
-        params = SamplingParams(
-            max_new_tokens=label.max_new_tokens or max_new_tokens,
-            temperature=label.temperature,
-            top_p=label.top_p,
-        )
-    except ConfigError as error:
-        log.error("bad config: %s", error)
-        sys.exit(2)
+    # the settings are checked (ConfigError: exit 2) before a model loads
+    settings = LabelSettings(
+        solutions_per_problem=label.solutions_per_problem,
+        rollouts_per_step=label.rollouts_per_step,
+        mode=label.mode,
+        delimiter=unescape(label.delimiter),
+        max_steps=label.max_steps,
+        stop_after_first_zero=label.stop_after_first_zero,
+        answer_source=label.answer_source or answer_source,
+        batch_size=label.batch_size,
+    )
+    params = SamplingParams(
+        max_new_tokens=label.max_new_tokens or max_new_tokens,
+        temperature=label.temperature,
+        top_p=label.top_p,
+    )
     if label.num_problems:
         cfg.data.num_train = label.num_problems
     # never the held-out problems: they score every stage

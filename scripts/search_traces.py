@@ -19,13 +19,12 @@ does), search.json and search.md (problems, solved, traces kept, tokens generate
 from __future__ import annotations
 
 import logging
-import sys
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from r1.checks import ConfigError, check_choice
+from r1.checks import check_choice, exits_on_config_error
 from r1.data.templates import PromptTemplate
 from r1.eval.runs import adopt_training_run, prompts_and_engine
 from r1.rollout.types import SamplingParams
@@ -42,15 +41,8 @@ log = logging.getLogger("r1.search_traces")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="search_traces")
+@exits_on_config_error(log)
 def main(cfg: DictConfig) -> float:
-    try:
-        return run(cfg)
-    except ConfigError as error:
-        log.error("bad config: %s", error)
-        sys.exit(2)
-
-
-def run(cfg: DictConfig) -> float:
     torch.manual_seed(cfg.seed)
     search = OmegaConf.to_container(cfg.search, resolve=True)
     check_choice(

@@ -132,6 +132,13 @@ def test_a_prm_is_trained_on_labelled_steps_and_not_evaluated_as_a_policy(tmp_pa
         f"model.path={tmp_path / 'sft' / 'checkpoint'}",
     ]
     assert run_pipeline(stages_from_config(spec), tmp_path, runner=FakeRunner()) == rows
+    # a stage set to null is dropped (an experiment that includes another's stages)
+    assert [s.name for s in stages_from_config({**spec, "rl": None})] == [
+        "sft",
+        "label",
+        "prm",
+        "mcts",
+    ]
 
 
 def test_a_failed_stage_stops_the_pipeline_and_says_how_to_continue(tmp_path):

@@ -8,10 +8,12 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from r1.data.problem import Problem
 from r1.rewards.parsing import last_boxed
+
+Row = TypeVar("Row")
 
 
 class DataError(ValueError):
@@ -71,10 +73,12 @@ def json_object(line: str, where: str) -> dict[str, Any]:
 
 
 def read_jsonl(
-    path: str | os.PathLike[str], parse_row: Callable[[str, str], Problem]
-) -> list[Problem]:
-    """Problems from the non-blank lines of a JSONL file; `parse_row(line, where)` gets each
-    line and a "file line N" label for its error messages."""
+    path: str | os.PathLike[str],
+    parse_row: Callable[[str, str], Row],
+    what: str = "problems",
+) -> list[Row]:
+    """Rows (problems, by default) from the non-blank lines of a JSONL file; `parse_row(line,
+    where)` gets each line and a "file line N" label for its error messages."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -88,7 +92,7 @@ def read_jsonl(
         if line.strip()
     ]
     if not problems:
-        raise DataError(f"{path}: file contains no problems")
+        raise DataError(f"{path}: file contains no {what}")
     return problems
 
 

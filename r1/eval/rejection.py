@@ -106,9 +106,13 @@ def reject_sample(
 
 
 def write_dataset(
-    rows: Sequence[dict[str, Any]], report: RejectionReport, directory: str | Path
+    rows: Sequence[dict[str, Any]],
+    report: Any,
+    directory: str | Path,
+    report_name: str = "rejection",
 ) -> Path:
-    """<directory>/sft.jsonl (the kept rows) and rejection.json / rejection.md (the report)."""
+    """<directory>/sft.jsonl (the kept rows, written atomically) and <report_name>.json /
+    .md (`report`: a dataclass with a markdown() method, e.g. RejectionReport)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "sft.jsonl"
@@ -117,6 +121,6 @@ def write_dataset(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
     )
     tmp.replace(path)
-    (directory / "rejection.json").write_text(json.dumps(asdict(report), indent=2))
-    (directory / "rejection.md").write_text(report.markdown() + "\n")
+    (directory / f"{report_name}.json").write_text(json.dumps(asdict(report), indent=2))
+    (directory / f"{report_name}.md").write_text(report.markdown() + "\n")
     return path

@@ -62,7 +62,7 @@ from typing import Any
 from tqdm import tqdm
 
 from r1.checks import ConfigError, check_choice, check_int
-from r1.data.loaders import DataError, json_object
+from r1.data.loaders import DataError, json_object, read_jsonl
 from r1.data.problem import Problem
 from r1.eval.heldout import Completion, score_completion
 from r1.rewards.accuracy import ANSWER_SOURCES, extract_answer
@@ -177,21 +177,11 @@ class StepRow:
 def read_step_rows(path: str | Path) -> list[StepRow]:
     """The rows of a steps.jsonl, validated; a bad row raises DataError naming the file, the
     line and the field. Blank lines are skipped; a file without rows is an error."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: JSON may hold U+2028
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e})") from None
-    rows = []
-    for line_no, line in enumerate(lines, start=1):
-        if line.strip():
-            where = f"{path} line {line_no}"
-            rows.append(StepRow.from_dict(json_object(line, where), where))
-    if not rows:
-        raise DataError(f"{path}: file contains no step-labelled rows")
-    return rows
+    return read_jsonl(
+        path,
+        lambda line, where: StepRow.from_dict(json_object(line, where), where),
+        what="step-labelled rows",
+    )
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ search returned, to report `correct`; best-of-N never reads the gold answer to c
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +41,7 @@ from r1.checks import ConfigError, check_choice, check_float, check_int
 from r1.data.problem import Problem
 from r1.data.templates import PromptTemplate
 from r1.eval.heldout import Completion, sample_completions, score_completion
+from r1.eval.rejection import write_dataset
 from r1.eval.runner import EvalReport
 from r1.rewards.accuracy import extract_answer
 from r1.rewards.parsing import ANSWER_CLOSE, THINK_OPEN
@@ -651,14 +651,4 @@ def write_traces(
     rows: Sequence[dict[str, Any]], report: TracesReport, directory: str | Path
 ) -> Path:
     """<directory>/sft.jsonl (the kept traces) and search.json / search.md (the report)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "sft.jsonl"
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
-    )
-    tmp.replace(path)
-    (directory / "search.json").write_text(json.dumps(asdict(report), indent=2))
-    (directory / "search.md").write_text(report.markdown() + "\n")
-    return path
+    return write_dataset(rows, report, directory, report_name="search")
