@@ -1,0 +1,42 @@
+"""scripts/plot_pipeline.py draws a pipeline's table, the chosen rows, with a tokens panel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_chosen_rows_and_the_tokens_panel(tmp_path):
+    rows = [
+        {
+            "stage": "base",
+            "label": "base model",
+            "pass@1": 0.2,
+            "selected": 0.25,
+            "tokens_per_problem": 180,
+        },
+        {
+            "stage": "mcts",
+            "label": "MCTS, PRM-valued",
+            "pass@1": None,
+            "selected": 0.3,
+            "tokens_per_problem": 350,
+        },
+    ]
+    (tmp_path / "pipeline.json").write_text(json.dumps(rows))
+    out = tmp_path / "chart.png"
+    command = [sys.executable, "scripts/plot_pipeline.py", str(tmp_path), str(out)]
+    done = subprocess.run(
+        [*command, "--rows", "mcts", "base", "--metrics", "selected", "--tokens"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 10_000
+    bad = subprocess.run([*command, "--rows", "nope"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 1 and "--rows: no stage nope" in bad.stderr
