@@ -31,6 +31,13 @@ REQUIRED = {
     ("reward", "reward_model"): ["reward.terms.preference.params.name=tiny"],
     ("experiment", "r1_cold_start_rl"): ["model.path=/some/checkpoint"],
     ("stage", "distill"): ["data.source.path=traces.jsonl"],
+    ("data", "steps"): ["data.path=steps.jsonl"],
+    ("stage", "prm"): ["data.path=steps.jsonl"],
+    ("reward", "prm"): ["reward.terms.prm.params.path=null", "reward.terms.prm.params.name=tiny"],
+    ("reward", "r1_zero_prm_watched"): [
+        "reward.terms.prm.params.path=null",
+        "reward.terms.prm.params.name=tiny",
+    ],
     ("reward", "all_scenarios"): [
         "reward.terms.preference.params.name=tiny",
         "reward.terms.preference.start_step=0",
