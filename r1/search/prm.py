@@ -160,7 +160,9 @@ class PRMScorer:
         return self.score(prompts, [completion_steps(c, delimiter) for c in completions])
 
 
-def token_steps(token_ids: Sequence[int], tokenizer) -> tuple[list[str], list[int]]:
+def token_steps(
+    token_ids: Sequence[int], tokenizer, newline_cache: dict[int, bool] | None = None
+) -> tuple[list[str], list[int]]:
     """A completion's steps read off its tokens, for dense per-step rewards: (step texts,
     index of each step's last token). A step ends at a token whose text holds a newline, or
     at the last token; pieces that are blank or only the opening <think> are no step (as in
@@ -168,8 +170,11 @@ def token_steps(token_ids: Sequence[int], tokenizer) -> tuple[list[str], list[in
     texts: list[str] = []
     ends: list[int] = []
     start = 0
-    for i in range(len(token_ids)):
-        if i < len(token_ids) - 1 and "\n" not in tokenizer.decode([token_ids[i]]):
+    cache = {} if newline_cache is None else newline_cache  # token id -> holds a newline
+    for i, token in enumerate(token_ids):
+        if token not in cache:
+            cache[token] = "\n" in tokenizer.decode([token])
+        if i < len(token_ids) - 1 and not cache[token]:
             continue
         piece = tokenizer.decode(list(token_ids[start : i + 1]), skip_special_tokens=True)
         start = i + 1
@@ -188,6 +193,7 @@ class ProcessRewards:
 
     def __init__(self, scorer: PRMScorer):
         self.scorer = scorer
+        self.newline_tokens: dict[int, bool] = {}  # each token id decoded once per run
 
     def __call__(
         self, rollout, prompts: Sequence[str]
@@ -197,7 +203,7 @@ class ProcessRewards:
         steps, ends = [], []
         for row, length in enumerate(lengths):
             texts, positions = token_steps(
-                rollout.completion_ids[row, : int(length)].tolist(), tokenizer
+                rollout.completion_ids[row, : int(length)].tolist(), tokenizer, self.newline_tokens
             )
             steps.append(texts)
             ends.append(positions)
