@@ -107,14 +107,17 @@ def prm_outcome(scorer, prompt: str, aggregate: str = "min") -> Outcome:
     check_choice("search.aggregate", aggregate, AGGREGATIONS)
 
     def outcome(completion: str, stopped: bool) -> float:
-        if not stopped:
-            return 0.0
-        steps = completion_steps(completion, STEP_SEPARATOR)
-        (scores,) = scorer.score([prompt], [steps])
-        value = aggregate_step_scores(scores, aggregate)
-        return 0.0 if value is None else value
+        return _prm_value(scorer, prompt, completion, aggregate) if stopped else 0.0
 
     return outcome
+
+
+def _prm_value(scorer, prompt: str, completion: str, aggregate: str) -> float:
+    """The PRM's `aggregate` over the completion's lines (as MCTS builds steps); 0.0 without
+    steps."""
+    (scores,) = scorer.score([prompt], [completion_steps(completion, STEP_SEPARATOR)])
+    value = aggregate_step_scores(scores, aggregate)
+    return 0.0 if value is None else value
 
 
 # -- the callables MCTS takes ------------------------------------------------------------------
@@ -192,10 +195,8 @@ class PRMEvaluator:
         self.scorer, self.prompt, self.aggregate = scorer, prompt, aggregate
 
     def __call__(self, prefix: str) -> tuple[float, int]:
-        steps = completion_steps(_after_prompt(self.prompt, prefix), STEP_SEPARATOR)
-        (scores,) = self.scorer.score([self.prompt], [steps])
-        value = aggregate_step_scores(scores, self.aggregate)
-        return (0.0 if value is None else value), 0
+        so_far = _after_prompt(self.prompt, prefix)
+        return _prm_value(self.scorer, self.prompt, so_far, self.aggregate), 0
 
 
 # -- settings ----------------------------------------------------------------------------------
