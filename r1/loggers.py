@@ -13,6 +13,8 @@ from typing import Any
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
+from r1.checks import ConfigError
+
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 
 
@@ -48,7 +50,7 @@ def wandb_logger(
     from lightning.pytorch.loggers import WandbLogger
 
     if mode not in WANDB_MODES:
-        raise ValueError(
+        raise ConfigError(
             f"logger.mode {mode!r} is not valid; choose one of {', '.join(WANDB_MODES)}"
         )
     if mode == "auto":

@@ -22,19 +22,20 @@ HEADLINE_METRICS = (
 @dataclass
 class RunSummary:
     what: str  # e.g. "stage=sft model=smollm2_135m data=arithmetic"
-    steps: int
-    seconds: float
+    steps: int  # optimizer steps in total, earlier parts of a resumed run included
+    seconds: float  # this process's training time
     run_dir: str
     checkpoint: str | None
     before: Mapping[str, float] = field(default_factory=dict)
     after: Mapping[str, float] = field(default_factory=dict)
     samples: Sequence[Mapping[str, Any]] = ()
+    steps_this_process: int | None = None  # None: all of them
 
     def render(self) -> str:
         lines = [
             "=" * 72,
             f"r1 run finished: {self.what}",
-            f"  {self.steps} optimizer steps in {self.seconds / 60:.1f} min",
+            f"  {self._steps()} in {self.seconds / 60:.1f} min",
             "",
             f"  {'held-out metric':<24}{'before':>12}{'after':>12}",
         ]
@@ -54,6 +55,11 @@ class RunSummary:
             lines.append(f"  checkpoint:    {self.checkpoint}  (next stage: model.path=<this>)")
         lines.append("=" * 72)
         return "\n".join(lines)
+
+    def _steps(self) -> str:
+        if self.steps_this_process is None or self.steps_this_process == self.steps:
+            return f"{self.steps} optimizer steps"
+        return f"{self.steps_this_process} optimizer steps in this process ({self.steps} in total)"
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2, default=float))

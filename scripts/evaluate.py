@@ -34,7 +34,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from r1.checks import exits_on_config_error
+from r1 import cli
 from r1.data.templates import PromptTemplate
 from r1.eval.runner import EvalReport, evaluate
 from r1.eval.runs import adopt_training_run, prompts_and_engine
@@ -44,7 +44,7 @@ log = logging.getLogger("r1.evaluate")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
-@exits_on_config_error(log)
+@cli.reports_user_errors
 def main(cfg: DictConfig) -> float:
     torch.manual_seed(cfg.seed)
     search = OmegaConf.to_container(cfg.search, resolve=True)
@@ -166,4 +166,4 @@ def finish(cfg: DictConfig, report: EvalReport, metric: str) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

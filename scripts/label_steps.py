@@ -21,7 +21,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from r1.checks import exits_on_config_error
+from r1 import cli
 from r1.eval.runs import adopt_training_run, prompts_and_engine
 from r1.rollout.types import SamplingParams
 from r1.search.labelling import LabelSettings, label_problems, write_step_rows
@@ -38,7 +38,7 @@ def unescape(delimiter):
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="label_steps")
-@exits_on_config_error(log)
+@cli.reports_user_errors
 def main(cfg: DictConfig) -> float:
     torch.manual_seed(cfg.seed)
     answer_source, max_new_tokens = (
@@ -73,4 +73,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -17,6 +17,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from r1 import cli
 from r1.eval.filters import FilterSettings
 from r1.eval.rejection import reject_sample, write_dataset
 from r1.eval.runs import adopt_training_run, prompts_and_engine
@@ -26,6 +27,7 @@ log = logging.getLogger("r1.sample")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
+@cli.reports_user_errors
 def main(cfg: DictConfig) -> float:
     torch.manual_seed(cfg.seed)
     answer_source, max_new_tokens = (
@@ -53,4 +55,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

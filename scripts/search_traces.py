@@ -24,7 +24,8 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from r1.checks import check_choice, exits_on_config_error
+from r1 import cli
+from r1.checks import check_choice
 from r1.data.templates import PromptTemplate
 from r1.eval.runs import adopt_training_run, prompts_and_engine
 from r1.rollout.types import SamplingParams
@@ -41,7 +42,7 @@ log = logging.getLogger("r1.search_traces")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="search_traces")
-@exits_on_config_error(log)
+@cli.reports_user_errors
 def main(cfg: DictConfig) -> float:
     torch.manual_seed(cfg.seed)
     search = OmegaConf.to_container(cfg.search, resolve=True)
@@ -84,4 +85,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,11 +22,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from r1 import cli
 from r1.checkpoints import TrainingInterrupted, resolve_resume
-from r1.checks import ConfigError
-from r1.data.loaders import DataError
+from r1.checks import check_targets
 from r1.models.loading import save_pretrained
 from r1.pipeline import run_pipeline, stages_from_config
+from r1.progress import BudgetProgressBar
 from r1.summary import RunSummary
 
 log = logging.getLogger("r1.train")
@@ -69,6 +71,30 @@ def resume_command(resume_value: str = "auto") -> str:
     return " ".join(["python", sys.argv[0], *args, f"resume={resume_value}"])
 
 
+def continue_in(run_dir: Path, fresh: Path) -> None:
+    """A resumed run continues in its first part's directory: this process's log goes on
+    in that run's train.log, Hydra's record of this command moves to .hydra/resumed/, and
+    the directory Hydra made for this invocation is removed, so no stray run folder stays."""
+    if fresh.resolve() == run_dir.resolve():
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == fresh:
+            moved = logging.FileHandler(run_dir / Path(handler.baseFilename).name, mode="a")
+            moved.setFormatter(handler.formatter)
+            moved.setLevel(handler.level)
+            root.removeHandler(handler)
+            handler.close()
+            root.addHandler(moved)
+    if (fresh / ".hydra").is_dir():
+        record = run_dir / ".hydra" / "resumed" / fresh.name
+        record.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(fresh / ".hydra"), str(record))
+    leftovers = {p.name for p in fresh.iterdir()} if fresh.is_dir() else set()
+    if leftovers <= {"train.log"}:
+        shutil.rmtree(fresh, ignore_errors=True)
+
+
 def run_pipeline_from(cfg: DictConfig) -> float:
     """`experiment=r1_pipeline` and the like: a `pipeline` of stages, each an ordinary run."""
     spec = cfg.pipeline
@@ -83,6 +109,7 @@ def run_pipeline_from(cfg: DictConfig) -> float:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@cli.reports_user_errors
 def main(cfg: DictConfig) -> float:
     if cfg.get("pipeline"):
         return run_pipeline_from(cfg)
@@ -93,22 +120,22 @@ def main(cfg: DictConfig) -> float:
         runs_root=cfg.paths.runs_root,
         overrides=HydraConfig.get().overrides.task,
     )
+    check_targets(OmegaConf.to_container(cfg, resolve=True))  # types of every setting, at once
     if resume is not None:
+        continue_in(Path(resume.run_dir), Path(cfg.paths.output_dir))
         log.info("resuming from %s; the run continues in %s", resume.checkpoint, resume.run_dir)
         cfg.paths.output_dir = str(resume.run_dir)
+    first_step = int(resume.meta.get("global_step", 0)) if resume else 0
     L.seed_everything(cfg.seed, workers=True)
     model, tokenizer = instantiate(cfg.model)
     datamodule = instantiate(cfg.data, tokenizer=tokenizer)
-    try:
-        datamodule.setup("fit")  # read and check the data now, not mid-run
-    except (DataError, ConfigError) as error:
-        log.error("bad data: %s", error)
-        sys.exit(2)
+    datamodule.setup("fit")  # read and check the data now, not mid-run
     module = instantiate(cfg.module, model=model, tokenizer=tokenizer)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=instantiate(cfg.logger, resume=resume.logger_state() if resume else None),
-        callbacks=[instantiate(cfg.checkpoint)],
+        callbacks=[instantiate(cfg.checkpoint)]
+        + ([BudgetProgressBar()] if cfg.trainer.get("enable_progress_bar", True) else []),
     )
 
     started = time.perf_counter()
@@ -118,9 +145,6 @@ def main(cfg: DictConfig) -> float:
     except TrainingInterrupted as stop:
         log.warning("%s. To continue: %s", stop, resume_command())
         sys.exit(128 + stop.signum)
-    except ConfigError as error:  # e.g. rollout=vllm without vLLM or a GPU: no traceback
-        log.error("bad config: %s", error)
-        sys.exit(2)
     after = held_out_metrics_after_fit(trainer, module, datamodule)
     seconds = time.perf_counter() - started
 
@@ -136,6 +160,7 @@ def main(cfg: DictConfig) -> float:
             f"{k}={choices[k]}" for k in ("stage", "model", "data", "experiment") if choices.get(k)
         ),
         steps=trainer.global_step,
+        steps_this_process=trainer.global_step - first_step,
         seconds=seconds,
         run_dir=cfg.paths.output_dir,
         checkpoint=str(checkpoint),
@@ -149,4 +174,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

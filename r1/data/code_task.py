@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from r1.checks import ConfigError
 from r1.data.loaders import DataError, _text_field, json_object, read_jsonl
 from r1.data.problem import Problem
 from r1.data.tasks import Task
@@ -135,11 +136,11 @@ class CodeTask(Task):
         families = tuple(families)
         unknown = [f for f in families if f not in FAMILIES]
         if not families or unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"families must be a non-empty subset of {', '.join(FAMILIES)}, got {families}"
             )
         if num_tests < 1:
-            raise ValueError(f"num_tests must be >= 1, got {num_tests}")
+            raise ConfigError(f"num_tests must be >= 1, got {num_tests}")
         self.families = families
         self.num_tests = num_tests
 

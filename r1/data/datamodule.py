@@ -47,7 +47,7 @@ def split_problems(
         return train, val
     problems = list(source())
     if len(problems) <= num_val:
-        raise ValueError(
+        raise ConfigError(
             f"data has {len(problems)} problems; need more than data.num_val={num_val}"
         )
     random.Random(SPLIT_SEED).shuffle(problems)
@@ -96,6 +96,18 @@ class EpochShuffleSampler(Sampler[int]):
         return self.num_items - self.num_items % self.num_replicas
 
 
+class PositionedDataLoader(DataLoader):
+    """A DataLoader resumable mid-epoch: its data module restores the position (the epoch
+    and the batches done, in its own state_dict) into the sampler before the loader is made.
+    The two methods tell Lightning so; the loader itself has nothing more to save."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
 def shard_for_rank(items: Sequence[Any], num_replicas: int, rank: int) -> list[tuple[Any, bool]]:
     """(item, is_padding) pairs: every `num_replicas`-th item from `rank` on, padded with
     repeats to the longest shard, so every rank runs the same number of batches (sharded
@@ -140,7 +152,7 @@ class ReasoningDataModule(L.LightningDataModule):
         self.train_format = train_format
         source_language = getattr(source, "language", None)
         if language is not None and source_language is not None and language != source_language:
-            raise ValueError(
+            raise ConfigError(
                 f"data.language={language!r} but the data source poses problems in "
                 f"{source_language!r}; set it on the source (data.source.language)"
             )
@@ -279,7 +291,7 @@ class ReasoningDataModule(L.LightningDataModule):
             epoch, batches_done = self._resume_position
             sampler.resume_at(epoch, batches_done * self.batch_size)
             self._resume_position = None
-        return DataLoader(
+        return PositionedDataLoader(
             items,
             batch_size=self.batch_size,
             sampler=sampler,

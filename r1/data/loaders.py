@@ -10,13 +10,14 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from r1.checks import ConfigError
 from r1.data.problem import Problem
 from r1.rewards.parsing import last_boxed
 
 Row = TypeVar("Row")
 
 
-class DataError(ValueError):
+class DataError(ConfigError):
     """A data file or dataset row that cannot be turned into a Problem."""
 
 
@@ -177,7 +178,7 @@ def load_hf(
     Fields other than the question and answer go to meta.
     """
     if answer_format not in ANSWER_FORMATS:
-        raise ValueError(
+        raise ConfigError(
             f"unknown answer_format {answer_format!r}; valid: {', '.join(ANSWER_FORMATS)}"
         )
     import datasets  # heavy; only needed here

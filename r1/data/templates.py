@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from r1.checks import ConfigError
+
 R1_INSTRUCTION = (
     "The assistant first thinks about the reasoning process in the mind and then provides the "
     "user with the answer. The reasoning process and answer are enclosed within <think> </think> "
@@ -41,11 +43,11 @@ class PromptTemplate:
 
     def __post_init__(self):
         if self.kind not in TEMPLATE_KINDS:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown template kind {self.kind!r}; valid: {', '.join(TEMPLATE_KINDS)}"
             )
         if "{question}" not in self.user_format:
-            raise ValueError(
+            raise ConfigError(
                 f"template user_format {self.user_format!r} must contain '{{question}}'"
             )
 
@@ -56,7 +58,7 @@ class PromptTemplate:
         if self.kind == "plain":
             return user
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-            raise ValueError(
+            raise ConfigError(
                 "template kind 'chat' needs a tokenizer with a chat template; "
                 "use data.template.kind=r1_zero for base models"
             )

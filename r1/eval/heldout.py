@@ -10,7 +10,7 @@ import torch
 from r1.data.problem import Problem
 from r1.rewards.accuracy import answer_is_correct, extract_answer
 from r1.rewards.parsing import last_number, parse_completion
-from r1.rewards.types import RewardSample
+from r1.rewards.types import RewardError, RewardSample
 from r1.rollout.hf import HFRolloutEngine
 from r1.rollout.types import SamplingParams
 
@@ -56,6 +56,16 @@ class Score:
     correct: bool  # stopped, and the <answer> block holds a right answer
     correct_lenient: bool  # the last number anywhere in the text is right (or the answer block is)
     strict_format: bool  # stopped, one <think> block then one <answer> block, nothing else
+    grader_error: bool = False  # the grader failed (e.g. the sandbox): scored wrong, counted
+
+
+def judged(answer: str | None, problem: Problem) -> tuple[bool, bool]:
+    """(right, grader failed): `answer_is_correct` that counts a grader failure instead of
+    raising it; the answer then counts as wrong."""
+    try:
+        return answer_is_correct(answer, problem.answer, problem.task, problem.meta), False
+    except RewardError:
+        return False, True
 
 
 def score_completion(
@@ -65,17 +75,16 @@ def score_completion(
     the last \\boxed{}, or the last number (for tasks that ask for the bare answer)."""
     parsed = parse_completion(completion.text)
     answer = extract_answer(completion.text, answer_source)
-    answer_right = answer_is_correct(answer, problem.answer, problem.task, problem.meta)
-    lenient = answer_right or (
-        problem.task != "countdown"
-        and answer_is_correct(
-            last_number(completion.text), problem.answer, problem.task, problem.meta
-        )
-    )
+    answer_right, error = judged(answer, problem)
+    lenient = answer_right
+    if not answer_right and problem.task != "countdown":
+        lenient, lenient_error = judged(last_number(completion.text), problem)
+        error |= lenient_error
     return Score(
         correct=completion.stopped and answer_right,
         correct_lenient=lenient,
         strict_format=completion.stopped and parsed.strict,
+        grader_error=error,
     )
 
 
@@ -88,6 +97,7 @@ def summarize(scores: Sequence[Score], completions: Sequence[Completion]) -> dic
         "format_rate": sum(s.strict_format for s in scores) / n,
         "stop_rate": sum(c.stopped for c in completions) / n,
         "completion_len": sum(c.num_tokens for c in completions) / n,
+        "grader_errors": float(sum(s.grader_error for s in scores)),
     }
 
 

@@ -14,7 +14,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from r1.data.problem import Problem
-from r1.eval.heldout import Completion, reward_samples, sample_completions, score_completion
+from r1.eval.heldout import (
+    Completion,
+    judged,
+    reward_samples,
+    sample_completions,
+    score_completion,
+)
 from r1.eval.metrics import (
     REFLECTION_WORDS,
     length_stats,
@@ -23,7 +29,7 @@ from r1.eval.metrics import (
     reflection_stats,
 )
 from r1.rewards import CompositeReward
-from r1.rewards.accuracy import answer_is_correct, extract_answer
+from r1.rewards.accuracy import extract_answer
 from r1.rollout.types import SamplingParams
 
 
@@ -120,14 +126,15 @@ def evaluate(
     table: list[list[bool]] = []
     per_problem: list[dict[str, Any]] = []
     scores = []
-    solved_by_vote = 0
+    solved_by_vote = grader_errors = 0
     for i, problem in enumerate(problems):
         own = completions[i * k : (i + 1) * k]
         own_scores = [score_completion(problem, c, answer_source) for c in own]
         scores += own_scores
         answers = [extract_answer(c.text, answer_source) if c.stopped else None for c in own]
         vote = majority_answer(answers)
-        voted_right = answer_is_correct(vote, problem.answer, problem.task, problem.meta)
+        voted_right, vote_error = judged(vote, problem)
+        grader_errors += vote_error
         solved_by_vote += voted_right
         table.append([s.correct for s in own_scores])
         per_problem.append(
@@ -153,6 +160,7 @@ def evaluate(
         "stop_rate": sum(c.stopped for c in completions) / n,
         # k x mean completion length: the generated-token budget a search is compared at
         "tokens_per_problem": sum(c.num_tokens for c in completions) / max(len(problems), 1),
+        "grader_errors": float(grader_errors + sum(s.grader_error for s in scores)),
     }
     samples = reward_samples(
         [p for p in problems for _ in range(k)],

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from r1.checks import ConfigError
 from r1.models import builtin
 
 log = logging.getLogger(__name__)
@@ -24,18 +25,54 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(ConfigError):
     pass
 
 
-def _unknown_model_message(name: str) -> str:
-    builtins = "\n".join(f"  {k}: {v}" for k, v in BUILTIN_MODELS.items())
+def _unknown_model_message(name: str, why: str = "not a hub id") -> str:
+    builtins = "; ".join(f"{k} ({v})" for k, v in BUILTIN_MODELS.items())
     return (
-        f"unknown model {name!r}: not a built-in name, not an existing directory, not a hub id.\n"
-        f"Built-in models:\n{builtins}\n"
-        "Pass a Hugging Face hub id (model.name=Qwen/Qwen2.5-0.5B-Instruct, needs internet or a "
-        "filled HF cache) or a local checkpoint directory (model.path=/path/to/checkpoint)."
+        f"unknown model {name!r}: not a built-in name, not an existing directory, {why}. "
+        f"Built-in models: {builtins}. Or pass a Hugging Face hub id (model=hub "
+        "model.name=Qwen/Qwen2.5-0.5B-Instruct, with internet or a filled HF cache) or a local "
+        "checkpoint directory (model.path=/path/to/checkpoint)."
     )
+
+
+def hub_reachable(timeout_s: float = 2.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection within ``timeout_s`` (name
+    lookup included, which has no timeout of its own: it runs in a thread)."""
+    import os
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    answered: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            answered.append(True)
+        except OSError:
+            answered.append(False)
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(answered and answered[0])
+
+
+def _cached_on_this_machine(hub_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    found = try_to_load_from_cache(hub_id, "config.json")
+    return isinstance(found, str)
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -58,6 +95,9 @@ def _source(name: str | None, path: str | None) -> str:
         return name
     if not HUB_ID.match(name) or name.startswith((".", "/", "~")):
         raise ModelLoadError(_unknown_model_message(name))
+    if not _cached_on_this_machine(name) and not hub_reachable():
+        # Fail now: transformers would retry the unreachable hub for about a minute.
+        raise ModelLoadError(_unknown_model_message(name, "and offline: the hub cannot be reached"))
     return name
 
 

@@ -32,7 +32,7 @@ from r1.algorithms.ppo import (
     token_rewards,
     whiten,
 )
-from r1.checks import check_float, check_int
+from r1.checks import ConfigError, check_float, check_int
 from r1.models.value import ValueModel
 from r1.modules.grpo import GRPOModule
 from r1.rollout.callback import ScoredRollout
@@ -61,7 +61,7 @@ class PPOModule(GRPOModule):
         kwargs.setdefault("advantage", None)
         super().__init__(*args, **kwargs)
         if self.dynamic_sampling:
-            raise ValueError(
+            raise ConfigError(
                 "module.dynamic_sampling=true drops groups with equal rewards, a GRPO device; "
                 "PPO's critic gives such samples a signal: set it to false"
             )

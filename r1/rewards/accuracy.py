@@ -1,5 +1,17 @@
 """Is a final answer right? Exact comparison for plain numbers, math-verify for the rest, a
-task checker for countdown."""
+task checker for countdown, tests for code.
+
+Math answers and golds arrive in two forms: bare LaTeX (the contents of an <answer> block,
+or of the gold's \\boxed{}, which is what `data=math` stores) or prose with delimited math
+("the answer is $\\frac{1}{2}$"). math-verify's LaTeX extraction reads only delimited or
+boxed math, and its expression extraction picks a stray number out of anything else
+(`2\\sqrt{2}` parses as 2). So a bare text is given back the \\boxed{} it came from and
+read with math-verify's LaTeX extraction (boxed first) and its normalisation (\\dfrac,
+\\left(, units, ...); a text with delimiters is read with the LaTeX and the expression
+extraction, as math-verify reads a model's prose. Two edits of our own, both as MATH's
+reference normalisation does them: percent signs are dropped (math-verify cannot read `50\\%`
+inside delimiters), and so is the final full stop of a bare answer.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +21,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
+from r1.checks import ConfigError
 from r1.rewards.countdown import check_countdown
 from r1.rewards.parsing import last_boxed, last_number, parse_completion
 from r1.rewards.types import RewardSample
@@ -46,21 +59,41 @@ def math_equal(answer: str, gold: str) -> bool:
     exact_answer, exact_gold = plain_number(answer), plain_number(gold)
     if exact_answer is not None and exact_gold is not None:
         return exact_answer == exact_gold
-    from math_verify import parse, verify
+    from math_verify import verify
 
-    timeout = (
-        MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
-    )
+    timeout = _timeout()
     try:
-        return bool(
-            verify(
-                parse(gold, parsing_timeout=timeout),
-                parse(answer, parsing_timeout=timeout),
-                timeout_seconds=timeout,
-            )
-        )
+        gold_parsed, answer_parsed = parse_math(gold), parse_math(answer)
+        if not gold_parsed or not answer_parsed:
+            return False
+        return bool(verify(gold_parsed, answer_parsed, timeout_seconds=timeout))
     except Exception:  # noqa: BLE001 - a malformed answer is a wrong answer, never a crash
         return False
+
+
+_DELIMITED = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed\b")
+_PERCENT = re.compile(r"\\?%")
+
+
+def _timeout() -> int | None:
+    # math-verify's time limits use SIGALRM, which works on the main thread only.
+    return MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+
+
+def parse_math(text: str) -> list[Any]:
+    """math-verify's parse of an answer or gold (see the module doc); [] when nothing
+    mathematical could be read from it."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    latex = LatexExtractionConfig(boxed_match_priority=0)
+    text = _PERCENT.sub("", text).strip()
+    if _DELIMITED.search(text):
+        configs = [latex, ExprExtractionConfig()]
+    else:
+        text, configs = "\\boxed{" + text.removesuffix(".") + "}", [latex]
+    parsed = parse(text, extraction_config=configs, parsing_timeout=_timeout())
+    # A lone string means math-verify found the text but could not read it as math.
+    return parsed if any(not isinstance(p, str) for p in parsed) else []
 
 
 def gold_is_usable(gold: str, task: str = "") -> bool:
@@ -70,10 +103,8 @@ def gold_is_usable(gold: str, task: str = "") -> bool:
         return False
     if plain_number(gold) is not None:
         return True
-    from math_verify import parse
-
     try:
-        return bool(parse(gold))
+        return bool(parse_math(gold))
     except Exception:  # noqa: BLE001
         return False
 
@@ -101,7 +132,7 @@ def extract_answer(text: str, source: str = "answer_tag") -> str | None:
         return last_boxed(text)
     if source == "last_number":
         return last_number(text)
-    raise ValueError(f"unknown answer source {source!r}; valid: {', '.join(ANSWER_SOURCES)}")
+    raise ConfigError(f"unknown answer source {source!r}; valid: {', '.join(ANSWER_SOURCES)}")
 
 
 def accuracy(

@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from r1.rewards.parsing import parse_completion
-from r1.rewards.sandbox import SandboxLimits, SandboxResult, run_many
-from r1.rewards.types import RewardSample
+from r1.rewards.sandbox import SandboxError, SandboxLimits, SandboxResult, run_many
+from r1.rewards.types import RewardError, RewardSample
 
 # A fence opens at the start of a line, with an optional language tag, and closes at the
 # next ``` (a fence that never closes is not a block).
@@ -61,14 +61,19 @@ def code_exec(
 
     0.0 without a code block; None when the sample has no tests. Each test gets
     ``timeout_s`` seconds (wall clock and CPU) and ``memory_mb`` of address space.
+    Raises RewardError when the sandbox itself failed on one of its tests.
     """
-    return code_exec_batch([sample], timeout_s, memory_mb, max_workers)[0]
+    value = code_exec_batch([sample], timeout_s, memory_mb, max_workers)[0]
+    if isinstance(value, RewardError):
+        raise value
+    return value
 
 
 def passes_all_tests(
     answer: str, tests: Sequence[Mapping[str, str]], timeout_s: float = 5.0
 ) -> bool:
-    """Accuracy for code: the program in `answer` (fenced or bare) passes every test."""
+    """Accuracy for code: the program in `answer` (fenced or bare) passes every test.
+    Raises RewardError when the sandbox failed, which is no verdict on the program."""
     if not tests:
         return False
     return code_exec(RewardSample(completion=answer, meta={"tests": list(tests)}), timeout_s) == 1.0
@@ -79,8 +84,9 @@ def code_exec_batch(
     timeout_s: float = 5.0,
     memory_mb: int = 512,
     max_workers: int | None = None,
-) -> list[float | None]:
-    """`code_exec` for many samples, with all their tests run in one parallel pool."""
+) -> list[float | None | RewardError]:
+    """`code_exec` for many samples, with all their tests run in one parallel pool. A sample
+    whose sandbox failed on any of its tests gets a RewardError in its place."""
     marker = f"r1-tests-passed-{secrets.token_hex(8)}"
     rewards: list[float | None] = []
     spans: list[
@@ -100,13 +106,17 @@ def code_exec_batch(
             jobs.extend(_job(code, test, marker) for test in tests)
     limits = SandboxLimits(cpu_seconds=timeout_s, wall_seconds=timeout_s, memory_mb=memory_mb)
     results = run_many(jobs, limits, max_workers)
+    out: list[float | None | RewardError] = list(rewards)
     for index, first, tests in spans:
-        passed = sum(
-            _passed(test, result, marker)
-            for test, result in zip(tests, results[first : first + len(tests)])
+        own = results[first : first + len(tests)]
+        failed = next((r for r in own if isinstance(r, SandboxError)), None)
+        if failed is not None:
+            out[index] = RewardError(f"sandbox: {failed}")
+            continue
+        out[index] = sum(_passed(test, result, marker) for test, result in zip(tests, own)) / len(
+            tests
         )
-        rewards[index] = passed / len(tests)
-    return rewards
+    return out
 
 
 def _tests(meta: Mapping[str, Any]) -> Sequence[Mapping[str, str]] | None:

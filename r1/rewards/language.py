@@ -37,6 +37,7 @@ from functools import lru_cache
 
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from r1.checks import ConfigError
 from r1.rewards.types import RewardSample
 
 DEFAULT_CANDIDATES = ("en", "zh", "fr", "de", "es", "ru", "ja", "ko")
@@ -113,7 +114,7 @@ def normalize_language(code: str) -> str:
     """ "zh-CN" -> "zh", "EN" -> "en"; ValueError for a code py3langid does not know."""
     lang = re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
     if lang not in _base_identifier().labels:
-        raise ValueError(f"unknown language {code!r}; expected an ISO 639-1 code such as 'en'")
+        raise ConfigError(f"unknown language {code!r}; expected an ISO 639-1 code such as 'en'")
     return lang
 
 
@@ -122,7 +123,7 @@ def _script_langs(candidates: Iterable[str]) -> dict[str, tuple[str, ...]]:
     langs = set(candidates)
     unknown = langs - set(_base_identifier().labels)
     if unknown:
-        raise ValueError(f"unknown candidate languages {sorted(unknown)}")
+        raise ConfigError(f"unknown candidate languages {sorted(unknown)}")
     latin = tuple(sorted(langs - _NOT_LATIN_LANGS)) or (UNDETERMINED,)
     return {
         "latin": latin,

@@ -15,16 +15,22 @@ Composite semantics (CompositeReward.score):
   total None ("no signal at all"); consumers drop it (e.g. GRPO gives it zero advantage).
 - A term that raises or runs past its time limit is counted in `errors[term]`, and the sample
   gets the term's `fallback` value (default 0.0) instead; training never stops for it.
+  Errors stay with the completion that caused them: a batched term returns a RewardError in
+  a failed sample's place, and a batched call that raises is retried sample by sample, so
+  the rest of the batch keeps its scores.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from r1.rewards.types import RewardSample
+from r1.checks import ConfigError
+from r1.rewards.types import RewardError, RewardSample
 from r1.rewards.workers import CallFailed, RewardWorkers
 
 RewardFn = Callable[..., Any]
@@ -34,12 +40,15 @@ RewardFn = Callable[..., Any]
 class RegisteredReward:
     fn: RewardFn
     batched: bool
+    sandboxed: bool = False  # runs model-written programs (the log says what the sandbox holds)
 
 
 _REGISTRY: dict[str, RegisteredReward] = {}
 
 
-def register_reward(name: str, batched: bool = False) -> Callable[[RewardFn], RewardFn]:
+def register_reward(
+    name: str, batched: bool = False, sandboxed: bool = False
+) -> Callable[[RewardFn], RewardFn]:
     def decorate(fn: RewardFn) -> RewardFn:
         existing = _REGISTRY.get(name)
         if (
@@ -49,7 +58,7 @@ def register_reward(name: str, batched: bool = False) -> Callable[[RewardFn], Re
             != (fn.__module__, fn.__qualname__)
         ):
             raise ValueError(f"reward {name!r} is already registered by {existing.fn.__module__}")
-        _REGISTRY[name] = RegisteredReward(fn, batched)
+        _REGISTRY[name] = RegisteredReward(fn, batched, sandboxed)
         return fn
 
     return decorate
@@ -63,7 +72,7 @@ def registered_rewards() -> list[str]:
 def get_reward(name: str) -> RegisteredReward:
     _load_builtin_terms()
     if name not in _REGISTRY:
-        raise ValueError(
+        raise ConfigError(
             f"reward {name!r} is not registered; registered: {', '.join(sorted(_REGISTRY))}. "
             "Register a new one with @r1.rewards.register_reward(name) in an imported module."
         )
@@ -143,9 +152,9 @@ class CompositeReward:
     def __init__(self, terms: Mapping[str, Mapping[str, Any] | RewardTerm], workers: int = 2):
         self._pool: RewardWorkers | None = None
         if not terms:
-            raise ValueError("a reward needs at least one term (reward.terms is empty)")
+            raise ConfigError("a reward needs at least one term (reward.terms is empty)")
         if workers < 0:
-            raise ValueError(f"reward.workers must be >= 0, got {workers}")
+            raise ConfigError(f"reward.workers must be >= 0, got {workers}")
         self.terms: dict[str, RewardTerm] = {}
         for key, spec in terms.items():
             if spec is None:  # `reward.terms.format=null` on the command line drops a term
@@ -154,6 +163,8 @@ class CompositeReward:
             get_reward(term.fn)  # fail now, naming the unknown reward, not mid-training
             self.terms[key] = term
         self.workers = workers
+        if any(get_reward(t.fn).sandboxed for t in self.terms.values()):
+            _log_sandbox_once()
 
     def score(self, samples: Sequence[RewardSample], step: int = 0) -> RewardOutput:
         n = len(samples)
@@ -186,9 +197,23 @@ class CompositeReward:
             out = list(fn(list(samples), **term.params))
             if len(out) != len(samples):
                 raise ValueError(f"returned {len(out)} values for {len(samples)} samples")
-            return [_as_value(v) for v in out], 0
-        except Exception:  # noqa: BLE001 - a broken batch gets the fallback, never a crash
-            return [term.fallback] * len(samples), len(samples)
+        except Exception:  # noqa: BLE001 - find the sample that broke the batch
+            if len(samples) == 1:
+                return [term.fallback], 1
+            out = []
+            for sample in samples:
+                try:
+                    out += list(fn([sample], **term.params))[:1] or [RewardError("no value")]
+                except Exception as err:  # noqa: BLE001 - this sample gets the fallback
+                    out.append(RewardError(repr(err)))
+        values, failures = [], 0
+        for value in out:
+            try:
+                values.append(_as_value(value))
+            except (TypeError, ValueError):
+                values.append(term.fallback)
+                failures += 1
+        return values, failures
 
     def _run_per_sample(self, fn, term, samples):
         if self.workers == 0:
@@ -202,11 +227,10 @@ class CompositeReward:
             if self._pool is None:
                 self._pool = RewardWorkers(self.workers)
             results = self._pool.map(fn, samples, term.params, term.timeout_s)
-        failures = sum(isinstance(r, CallFailed) for r in results)
-        values = []
+        values, failures = [], 0
         for r in results:
             try:
-                values.append(term.fallback if isinstance(r, CallFailed) else _as_value(r))
+                values.append(_as_value(r))
             except (TypeError, ValueError):
                 values.append(term.fallback)
                 failures += 1
@@ -226,9 +250,19 @@ class CompositeReward:
         return state
 
 
+@functools.cache
+def _log_sandbox_once() -> None:
+    from r1.rewards.sandbox import describe_protections, sandbox_protections
+
+    level = logging.INFO if all(sandbox_protections().values()) else logging.WARNING
+    logging.getLogger("r1.rewards").log(level, describe_protections())
+
+
 def _as_value(value: Any) -> float | None:
     if value is None:
         return None
+    if isinstance(value, (RewardError, CallFailed)):
+        raise ValueError(f"scoring failed: {value}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"reward value {value} is not finite")
@@ -244,7 +278,7 @@ def _term_from_config(key: str, spec: Mapping[str, Any]) -> RewardTerm:
     allowed = set(RewardTerm.__dataclass_fields__)
     unknown = set(spec) - allowed
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"reward term {key!r}: unknown setting(s) {sorted(unknown)}; valid: {sorted(allowed)} "
             "(reward-function arguments go under `params`)"
         )

@@ -1,138 +1,75 @@
-"""Run untrusted Python in a separate, resource-limited process.
+"""Run untrusted Python in a sandbox: bubblewrap for isolation, rlimits for resources.
 
-`run_python(code, stdin, limits)` writes the code into a fresh temporary directory and runs
-`sys.executable -I -B main.py` there. The bootstrap (`_bootstrap` below, run in a fresh
-interpreter) sets the child up, so nothing unsafe happens between fork and exec in the
-(possibly multi-threaded) parent. Then it forks the program and stays as its supervisor:
-it waits for it, kills what the program left behind and exits as the program did. If the
-parent dies first (a reward worker killed at its time limit), the supervisor ends the job.
-The program gets:
+`run_python(code, stdin, limits)` runs ``python -I -B main.py`` inside Debian's `bubblewrap`
+(`bwrap`, what Flatpak uses) with:
 
-* its own session and process group, SIGKILLed as a whole when the program exits, at the
-  wall-clock limit, and on any error in the parent;
-* rlimits: CPU seconds, address space, processes, file size, open files, no core dumps;
-* as root, a dedicated uid and gid per concurrent job (`SANDBOX_UID_BASE + n`, taken with
-  flock so that several processes on one host never share one) and no supplementary
-  groups. Root ignores RLIMIT_NPROC, and a shared uid such as nobody would let one job's
-  fork bomb use up the process budget of every other job running at the same time. A uid of
-  its own also lets the supervisor (or the parent, when the supervisor did not finish) kill
-  every process the job left behind, even those that left the process group with setsid():
-  `kill(-1, SIGKILL)` run as that uid, which cannot miss a process forked meanwhile;
-* no_new_privs, so setuid binaries cannot give privileges back;
-* a new network namespace: a loopback interface that is down and nothing else, so no TCP or
-  UDP connection anywhere, the host's localhost included;
-* a new mount namespace in which every mount is read-only; /tmp, /var/tmp and /dev/shm are
-  fresh size-limited tmpfs, /run (host daemons' sockets) is hidden behind an empty tmpfs, and
-  the working directory is a size-limited tmpfs owned by the job. Nothing the code writes
-  persists, and it cannot fill the disk. Directories on the way to the interpreter that the
-  job's uid cannot enter (a pyenv Python under /root) are covered with a tmpfs into which
-  only the interpreter's directories are bind-mounted.
+* its own PID namespace and a fresh ``/proc``: no host process is visible, and when the
+  program exits (or is killed at the limit) the kernel kills and reaps every process it
+  started, orphans and zombies included, before `run_python` returns;
+* its own network namespace (no interface but a loopback that is down), IPC and UTS
+  namespaces;
+* a private root filesystem: read-only binds of ``/usr`` (system libraries), the
+  interpreter's prefix and the venv, plus fresh size-limited tmpfs at ``/tmp`` (the working
+  directory, holding ``main.py``) and ``/dev/shm``. No project checkout, home directory or
+  other working directory is in it; nothing the program writes persists;
+* a cleared environment (``PATH``, ``HOME=/tmp``, ``LANG`` only), a new session, no
+  capabilities, ``no_new_privs``;
+* rlimits set by util-linux's ``prlimit``: CPU seconds, address space, processes, file size,
+  open files, no core dumps;
+* as root, a dedicated uid ``SANDBOX_UID_BASE + n`` per concurrent job, taken with ``flock``
+  so that jobs of different processes on one host never share one, and set by util-linux's
+  ``setpriv``. Root ignores RLIMIT_NPROC, and a shared uid would let one job's fork storm
+  use up every other job's process budget. Not root, bwrap makes a user namespace, and the
+  kernel counts RLIMIT_NPROC in it per job as well.
 
-The program can still read what any user may read (world-readable files, the host's
-process list and command lines in /proc) and use CPU and memory up to its limits.
+What it does not guarantee: programs can read what is under ``/usr`` and the interpreter's
+directories, use CPU and memory up to their limits, and see host-wide ``/proc`` files such as
+``/proc/meminfo``. The sandbox protects the host and the grader's files, not a reward's
+logic (see `r1.rewards.code`).
 
-What works is detected once per process by probe runs; `sandbox_protections()` reports it.
-Protections that cannot be had are dropped, and the rest still apply:
-
-* not root: the code runs as the caller's uid. The namespaces come from an unprivileged
-  user namespace where the kernel allows one. RLIMIT_NPROC counts per uid, so the caller's
-  own processes may count against it, and processes that leave the process group are not
-  hunted down (RLIMIT_CPU still ends busy ones).
-* namespaces refused (e.g. by a container's seccomp policy): the code can use the network
-  and write wherever its uid may write (/tmp, ...), limited per file by RLIMIT_FSIZE.
-* as root, when another uid cannot run the interpreter and no mount namespace can expose
-  it: the code runs as root with rlimits only (RLIMIT_NPROC is not enforced for root).
-
-A protection that was detected is then required: if setting it up fails in a later run,
-`run_python` raises SandboxError rather than running the code with less protection. Nothing
-the code itself does makes `run_python` raise.
+Where bwrap is missing or cannot create namespaces here (a container that forbids them),
+the program runs in a fresh temporary directory with rlimits and a new session only, its
+process group killed at the end: it can then read the machine, use the network and leave
+processes that left its group. `sandbox_protections()` says what holds; the training log
+states it once at start (`describe_protections`). The mode is detected once per process by
+a probe run; a failure of the detected setup in a later run raises SandboxError rather
+than running with less protection. Nothing the code itself does makes `run_python` raise.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import fcntl
 import json
+import logging
 import math
 import os
-import re
-import resource
 import selectors
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass, fields
+
+log = logging.getLogger(__name__)
 
 # In the range systemd documents as unused (1879048192-2147352575), so no real user or
 # container mapping owns these uids.
 SANDBOX_UID_BASE = 0x7A000000
 SANDBOX_UID_COUNT = 256
 SCRIPT_NAME = "main.py"
-
-_BOOTSTRAP = os.path.abspath(__file__)
-# Runs the bootstrap from this file's cached bytecode; `python sandbox.py` would compile it
-# on every run.
-_BOOTSTRAP_LOADER = """import importlib.util, sys
-spec = importlib.util.spec_from_file_location("r1_sandbox_bootstrap", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = module
-spec.loader.exec_module(module)
-module._bootstrap(module.json.loads(sys.argv[2]))
-"""
-_SETUP_FAILED = 125
+SANDBOX_DIR = "/tmp"  # the program's working directory inside the sandbox
+_SLOT_DIR = "/tmp/r1-sandbox-uids"  # fixed, not $TMPDIR: every process on the host must agree
 _OPEN_FILES = 64
 _TMPFS_FILES = 8  # a writable tmpfs holds this many files of max_file_bytes
-_TMPFS_INODES = 1024
-_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
-_HIDDEN_DIRS = ("/run", "/var/run")
-_KILL_GRACE_S = 1.0  # after the kill, how long to wait for the pipes to close
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _POLL_S = 0.1
-_SWEPT = "\0swept"  # the supervisor's last word: the program's uid has no process left
-_EXEC_FAILED = "exec failed: "
-_KILL_UID_CODE = """import os, sys
-uid = int(sys.argv[1])
-os.setgroups([])
-os.setresgid(uid, uid, uid)
-os.setresuid(uid, uid, uid)
-try:
-    os.kill(-1, 9)
-except ProcessLookupError:
-    pass
-"""
-
-_CLONE_NEWNS = 0x00020000
-_CLONE_NEWUSER = 0x10000000
-_CLONE_NEWNET = 0x40000000
-_MS_RDONLY = 1
-_MS_NOSUID = 2
-_MS_NODEV = 4
-_MS_NOEXEC = 8
-_MS_REMOUNT = 32
-_MS_NOATIME = 1024
-_MS_NODIRATIME = 2048
-_MS_BIND = 4096
-_MS_REC = 16384
-_MS_PRIVATE = 1 << 18
-_MS_STRICTATIME = 1 << 24
-_PR_SET_PDEATHSIG = 1
-_PR_SET_DUMPABLE = 4
-_PR_SET_NO_NEW_PRIVS = 38
-_MOUNT_OPTION_FLAGS = {
-    "nosuid": _MS_NOSUID,
-    "nodev": _MS_NODEV,
-    "noexec": _MS_NOEXEC,
-    "noatime": _MS_NOATIME,
-    "nodiratime": _MS_NODIRATIME,
-}
+_KILL_GRACE_S = 2.0  # after the kill, how long the pipes may stay open
+_SETUP_TOOLS = ("bwrap: ", "setpriv: ", "prlimit: ")
 
 
 @dataclass(frozen=True)
@@ -157,8 +94,8 @@ DEFAULT_LIMITS = SandboxLimits()
 class SandboxResult:
     """What a sandboxed run produced.
 
-    ``returncode`` is the exit status (negative: killed by that signal), or None when the
-    wall-clock limit ended the run. ``timed_out`` is set for the wall-clock limit and for
+    ``returncode`` is the exit status (negative: killed by that signal; under bwrap an exit
+    status 128 + N reads as signal N), or None when the wall-clock limit ended the run. ``timed_out`` is set for the wall-clock limit and for
     the CPU limit (SIGXCPU).
     """
 
@@ -177,22 +114,12 @@ class SandboxError(RuntimeError):
     """The sandbox itself failed (setup, host resources); never caused by the code it runs."""
 
 
-class _ExecError(SandboxError):
-    """The set-up child could not start the interpreter (e.g. the uid may not run it)."""
-
-
 @dataclass(frozen=True)
 class _Plan:
-    """The protections to set up, as detected by the probe."""
-
-    network_namespace: bool
-    mount_namespace: bool
-    user_namespace: bool  # not root: the namespaces are created inside a user namespace
-    dedicated_uid: bool
-    rlimits: bool
-    no_new_privs: bool
-    # (covering directory, interpreter directories to bind back under it)
-    expose: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    bwrap: str | None  # path of bwrap; None: rlimits-only fallback
+    dedicated_uid: bool  # root: setpriv to a uid of our own per job
+    prlimit: str | None
+    setpriv: str | None
 
 
 _plan_lock = threading.Lock()
@@ -202,14 +129,32 @@ _cached_plan: _Plan | None = None
 def sandbox_protections() -> dict[str, bool]:
     """Which protections run_python applies on this host (detected once, then cached)."""
     plan = _plan()
+    isolated = plan.bwrap is not None
     return {
-        "network_namespace": plan.network_namespace,
-        "mount_namespace": plan.mount_namespace,
-        "unprivileged_user": plan.dedicated_uid or os.geteuid() != 0,
+        "bubblewrap": isolated,
+        "pid_namespace": isolated,
+        "private_filesystem": isolated,
+        "network_namespace": isolated,
         "dedicated_uid": plan.dedicated_uid,
-        "rlimits": plan.rlimits,
-        "no_new_privs": plan.no_new_privs,
+        "unprivileged_user": plan.dedicated_uid or os.geteuid() != 0,
+        "rlimits": plan.prlimit is not None,
+        "process_limit": plan.prlimit is not None and (plan.dedicated_uid or os.geteuid() != 0),
+        "no_new_privs": isolated,
     }
+
+
+def describe_protections() -> str:
+    """One line for the training log: what the sandbox guarantees on this host."""
+    protections = sandbox_protections()
+    held = [name for name, on in protections.items() if on]
+    missing = [name for name, on in protections.items() if not on]
+    if protections["bubblewrap"] and not missing:
+        return "sandbox: bubblewrap, all protections hold (" + ", ".join(held) + ")"
+    hint = "" if protections["bubblewrap"] else "; install bubblewrap (`make setup` as root)"
+    return (
+        f"sandbox: {'bubblewrap' if protections['bubblewrap'] else 'rlimits only'}; holds: "
+        f"{', '.join(held) or 'nothing'}; NOT held: {', '.join(missing)}{hint}"
+    )
 
 
 def run_python(code: str, stdin: str = "", limits: SandboxLimits = DEFAULT_LIMITS) -> SandboxResult:
@@ -221,14 +166,22 @@ def run_many(
     jobs: Sequence[tuple[str, str]],
     limits: SandboxLimits = DEFAULT_LIMITS,
     max_workers: int | None = None,
-) -> list[SandboxResult]:
-    """Run ``(code, stdin)`` jobs in parallel (one process each); results in job order."""
+) -> list[SandboxResult | SandboxError]:
+    """Run ``(code, stdin)`` jobs in parallel, results in job order. A job whose sandbox
+    failed gets its SandboxError in its place; the other jobs keep their results."""
     if not jobs:
         return []
     plan = _plan()
     workers = min(max_workers or os.cpu_count() or 1, len(jobs))
+
+    def one(job: tuple[str, str]) -> SandboxResult | SandboxError:
+        try:
+            return _run(plan, job[0], job[1], limits)
+        except SandboxError as err:
+            return err
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
-        return list(pool.map(lambda job: _run(plan, job[0], job[1], limits), jobs))
+        return list(pool.map(one, jobs))
 
 
 def _plan() -> _Plan:
@@ -240,45 +193,34 @@ def _plan() -> _Plan:
 
 
 def _detect() -> _Plan:
-    """The strongest plan whose every step works here: probe, drop what failed, repeat."""
+    """The strongest plan whose probe run works here."""
+    bwrap, prlimit, setpriv = (shutil.which(t) for t in ("bwrap", "prlimit", "setpriv"))
     root = os.geteuid() == 0
-    plan = _Plan(
-        network_namespace=True,
-        mount_namespace=True,
-        user_namespace=not root,
-        dedicated_uid=root,
-        rlimits=True,
-        no_new_privs=True,
-        expose=_unreachable_dirs() if root else (),
-    )
-    while True:
+    candidates = []
+    if bwrap:
+        if root and setpriv:
+            candidates.append(_Plan(bwrap, True, prlimit, setpriv))
+        candidates.append(_Plan(bwrap, False, prlimit, setpriv))
+    candidates.append(_Plan(None, False, prlimit, setpriv))
+    failures = []
+    for plan in candidates:
         try:
-            failed = _probe(plan)
-        except _ExecError:
-            if not plan.dedicated_uid:
-                raise
-            failed = "dedicated_uid"  # the setup worked but the uid cannot run the interpreter
-        if failed is None:
+            result = _run(plan, "print('ok')", "", DEFAULT_LIMITS)
+        except SandboxError as err:
+            failures.append(f"{_mode(plan)}: {err}")
+            continue
+        if result.ok and result.stdout == "ok\n":
+            if failures:
+                log.warning("sandbox: stronger modes failed here: %s", "; ".join(failures))
             return plan
-        drop: dict[str, Any] = {failed: False}
-        if failed == "user_namespace":
-            drop.update(network_namespace=False, mount_namespace=False)
-        if failed in ("mount_namespace", "dedicated_uid"):
-            drop["expose"] = ()
-        plan = replace(plan, **drop)
+        failures.append(f"{_mode(plan)}: probe printed {result}")
+    raise SandboxError("no sandbox mode works on this host: " + "; ".join(failures))
 
 
-def _probe(plan: _Plan) -> str | None:
-    """Name of the first setup step of ``plan`` that fails, or None if a program ran."""
-    result = _run(plan, "print('ok')", "", DEFAULT_LIMITS, probe=True)
-    first, _, rest = result.stdout.partition("\n")
-    try:
-        failed = json.loads(first)["failed"]
-    except (ValueError, KeyError, TypeError):
-        raise SandboxError(f"sandbox probe failed: {result}") from None
-    if failed is None and (not result.ok or rest != "ok\n"):
-        raise SandboxError(f"sandbox probe failed: {result}")
-    return failed
+def _mode(plan: _Plan) -> str:
+    if plan.bwrap is None:
+        return "rlimits only"
+    return "bubblewrap with a dedicated uid" if plan.dedicated_uid else "bubblewrap"
 
 
 def _interpreter_dirs() -> list[str]:
@@ -289,33 +231,98 @@ def _interpreter_dirs() -> list[str]:
         for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
     }
     paths.add(os.path.dirname(os.path.realpath(sys.executable)))
-    # A venv's python is a symlink into the base install, and `python -S` (the bootstrap)
-    # reports the base prefix: find the venv from the unresolved executable's pyvenv.cfg.
     venv = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
     if os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
         paths.add(os.path.realpath(venv))
+        paths.add(venv)
     return sorted(p for p in paths if not any(p.startswith(q.rstrip("/") + "/") for q in paths))
 
 
-def _unreachable_dirs() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Interpreter directories that other uids cannot reach, under the first directory
-    on their path that other uids cannot traverse."""
-    paths = _interpreter_dirs()
-    groups: dict[str, list[str]] = {}
-    for path in paths:
-        parts = path.split("/")[1:-1]
-        ancestors = ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
-        blocked = next((a for a in ancestors if not os.stat(a).st_mode & stat.S_IXOTH), None)
-        if blocked is not None:
-            groups.setdefault(blocked, []).append(path)
-    return tuple((cover, tuple(paths)) for cover, paths in sorted(groups.items()))
+def _root_dirs() -> list[str]:
+    """The system directories a program needs: /usr with the libc, and the top-level links
+    or directories that point into it (/bin, /lib, /lib64 on a merged-/usr system)."""
+    return [p for p in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin") if os.path.lexists(p)]
+
+
+def _bwrap_args(
+    plan: _Plan, limits: SandboxLimits, code_fd: int, status_fd: int, uid: int | None
+) -> list[str]:
+    assert plan.bwrap is not None
+    args = [
+        plan.bwrap,
+        "--json-status-fd",
+        str(status_fd),
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+    ]
+    args += ["--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+    if not plan.dedicated_uid:
+        args.append("--unshare-user")
+    made: set[str] = {"/"}
+
+    def parents(path: str) -> None:
+        # bwrap would create missing parents with mode 0700, which another uid cannot enter.
+        parts = path.strip("/").split("/")[:-1]
+        for i in range(len(parts)):
+            parent = "/" + "/".join(parts[: i + 1])
+            if parent not in made:
+                made.add(parent)
+                args.extend(["--perms", "0755", "--dir", parent])
+
+    for path in _root_dirs():
+        if os.path.islink(path):
+            args.extend(["--symlink", os.readlink(path), path])
+        else:
+            args.extend(["--ro-bind", path, path])
+        made.add(path)
+    if os.path.isfile("/etc/ld.so.cache"):
+        args.extend(["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"])
+    for path in _interpreter_dirs():
+        if any(path == m or path.startswith(m.rstrip("/") + "/") for m in ("/usr",)):
+            continue
+        parents(path)
+        args.extend(["--ro-bind", path, path])
+        made.add(path)
+    size = str(max(_TMPFS_FILES * limits.max_file_bytes, 1 << 20))
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for path in (SANDBOX_DIR, "/dev/shm"):
+        args += ["--size", size, "--perms", "1777", "--tmpfs", path]
+    script = f"{SANDBOX_DIR}/{SCRIPT_NAME}"
+    args += ["--perms", "0444", "--ro-bind-data", str(code_fd), script, "--chdir", SANDBOX_DIR]
+    for key, value in {**_ENV, "HOME": SANDBOX_DIR}.items():
+        args += ["--setenv", key, value]
+    args.append("--")
+    if uid is not None:
+        assert plan.setpriv is not None
+        args += [plan.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        args += ["--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+    return args + _prlimit_args(plan, limits) + [sys.executable, "-I", "-B", SCRIPT_NAME]
+
+
+def _prlimit_args(plan: _Plan, limits: SandboxLimits) -> list[str]:
+    if plan.prlimit is None:
+        return []
+    cpu = max(1, math.ceil(limits.cpu_seconds))
+    memory = limits.memory_mb << 20
+    return [
+        plan.prlimit,
+        f"--cpu={cpu}:{cpu + 1}",  # SIGXCPU, then SIGKILL a second later
+        f"--as={memory}",
+        f"--nproc={limits.max_processes}",
+        f"--fsize={limits.max_file_bytes}",
+        f"--nofile={_OPEN_FILES}",
+        "--core=0",
+        "--",
+    ]
 
 
 class _UidSlot:
     """A uid ``SANDBOX_UID_BASE + n`` held exclusively (flock on a root-only lock file).
 
-    The lock file says "clean" once every process of the uid has been killed; a holder that
-    died mid-run leaves "busy", and the next holder kills the leftovers first.
+    A slot is handed out only when no process of its uid is left (a holder that died
+    mid-run, or a zombie nobody reaps): such a slot is skipped, never waited on.
     """
 
     def __init__(self, uid: int, fd: int) -> None:
@@ -326,495 +333,245 @@ class _UidSlot:
     def acquire(cls) -> _UidSlot:
         directory = _slot_dir()
         while True:
-            for n in range(SANDBOX_UID_COUNT):  # lowest first: few uids, most already clean
+            busy = _uids_with_processes()
+            for n in range(SANDBOX_UID_COUNT):  # lowest first
+                uid = SANDBOX_UID_BASE + n
+                if uid in busy:
+                    continue
                 fd = os.open(os.path.join(directory, str(n)), os.O_RDWR | os.O_CREAT, 0o600)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     os.close(fd)
                     continue
-                slot = cls(SANDBOX_UID_BASE + n, fd)
-                if os.pread(fd, 5, 0) != b"clean":
-                    _kill_uid(slot.uid)
-                os.pwrite(fd, b"busy ", 0)
-                return slot
+                if uid in _uids_with_processes():  # a process of it appeared meanwhile
+                    os.close(fd)
+                    continue
+                return cls(uid, fd)
             time.sleep(0.05)
 
-    def release(self, clean: bool) -> None:
-        if clean:
-            os.pwrite(self._fd, b"clean", 0)
+    def release(self) -> None:
         os.close(self._fd)  # releases the flock
 
 
 def _slot_dir() -> str:
-    path = os.path.join(tempfile.gettempdir(), "r1-sandbox-uids")
     try:
-        os.mkdir(path, 0o700)
+        os.mkdir(_SLOT_DIR, 0o700)
     except FileExistsError:
         pass
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-        raise SandboxError(f"{path} must be a directory owned by uid {os.geteuid()}, mode 0700")
-    return path
+    st = os.lstat(_SLOT_DIR)
+    if not os.path.isdir(_SLOT_DIR) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise SandboxError(
+            f"{_SLOT_DIR} must be a directory owned by uid {os.geteuid()}, mode 0700"
+        )
+    return _SLOT_DIR
 
 
-def _kill_uid(uid: int) -> None:
-    """SIGKILL every process of ``uid``: kill(-1) from a process running as that uid.
-
-    A fresh interpreter rather than ``subprocess.run(..., user=uid)``: that would fork this
-    (possibly large) process instead of vfork-ing it.
-    """
-    done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", _KILL_UID_CODE, str(uid)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={},
-        cwd="/",
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SandboxError(f"could not kill the processes of uid {uid}: {done.stderr!r}")
+def _uids_with_processes() -> set[int]:
+    """Sandbox uids that own a process on this host (zombies included)."""
+    found = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                uid = entry.stat().st_uid
+            except OSError:
+                continue
+            if SANDBOX_UID_BASE <= uid < SANDBOX_UID_BASE + SANDBOX_UID_COUNT:
+                found.add(uid)
+    return found
 
 
-class _Reaper:
-    """Ends a job once: SIGKILLs its process group, reads the bootstrap's status and, with a
-    dedicated uid the supervisor did not sweep, kills every process of that uid."""
-
-    def __init__(self, pgid: int, uid: int | None, status_fd: int) -> None:
-        self.pgid = pgid
-        self.uid = uid
-        self.status_fd = status_fd
-        self.setup_error = ""
-        self.done = False
-
-    def kill(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        try:
-            os.killpg(self.pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        # Only the bootstrap holds the write end (its program closed it at exec), and it is
-        # dead now: this read ends at once.
-        with os.fdopen(self.status_fd, "rb") as f:
-            status = f.read().decode("utf-8", errors="replace")
-        self.setup_error = status.removesuffix(_SWEPT)
-        if self.uid is not None and not status.endswith(_SWEPT):
-            _kill_uid(self.uid)
+def _memfd(name: str, data: str) -> int:
+    fd = os.memfd_create(name)
+    os.write(fd, data.encode("utf-8", errors="surrogatepass"))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
-def _run(
-    plan: _Plan, code: str, stdin: str, limits: SandboxLimits, probe: bool = False
+def _run(plan: _Plan, code: str, stdin: str, limits: SandboxLimits) -> SandboxResult:
+    slot = _UidSlot.acquire() if plan.dedicated_uid else None
+    try:
+        if plan.bwrap is not None:
+            return _run_bwrap(plan, code, stdin, limits, slot.uid if slot else None)
+        return _run_plain(plan, code, stdin, limits)
+    finally:
+        if slot is not None:
+            slot.release()
+
+
+def _run_bwrap(
+    plan: _Plan, code: str, stdin: str, limits: SandboxLimits, uid: int | None
 ) -> SandboxResult:
+    code_fd, stdin_fd = _memfd(SCRIPT_NAME, code), _memfd("stdin", stdin)
+    status_r, status_w = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            _bwrap_args(plan, limits, code_fd, status_w, uid),
+            stdin=stdin_fd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(code_fd, status_w),
+            cwd="/",
+            env={},
+        )
+    except OSError as err:
+        os.close(status_r)
+        raise SandboxError(f"could not start bwrap: {err}") from err
+    finally:
+        for fd in (code_fd, stdin_fd, status_w):
+            os.close(fd)
+    status = _Status(status_r)
+
+    def kill() -> None:
+        # Killing the namespace's init makes the kernel kill and reap every process in it;
+        # bwrap exits once that is done, so proc.wait() below means "all gone".
+        if _alive(proc):
+            try:
+                os.kill(status.child_pid() or proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # the init died meanwhile; bwrap is exiting
+
+    return _finish(proc, kill, limits, extra=status)
+
+
+def _run_plain(plan: _Plan, code: str, stdin: str, limits: SandboxLimits) -> SandboxResult:
     workdir = tempfile.mkdtemp(prefix="r1-sandbox-")
-    slot: _UidSlot | None = None
-    finished = False
+    stdin_fd = _memfd("stdin", stdin)
     try:
         script = os.path.join(workdir, SCRIPT_NAME)
         with open(script, "w", encoding="utf-8", errors="surrogatepass") as f:
             f.write(code)
-        if plan.dedicated_uid:
-            slot = _UidSlot.acquire()
-            for path in (workdir, script):
-                os.chown(path, slot.uid, slot.uid)
-        result = _execute(plan, workdir, stdin, limits, slot.uid if slot else None, probe)
-        finished = True
+        try:
+            proc = subprocess.Popen(
+                _prlimit_args(plan, limits) + [sys.executable, "-I", "-B", SCRIPT_NAME],
+                stdin=stdin_fd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=workdir,
+                env={**_ENV, "HOME": workdir},
+                start_new_session=True,
+            )
+        except OSError as err:
+            raise SandboxError(f"could not start the program: {err}") from err
+        finally:
+            os.close(stdin_fd)
+
+        def kill() -> None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        return _finish(proc, kill, limits, extra=None)
     finally:
-        if slot is not None:
-            # After an error the uid's processes may not all be dead: the next holder kills them.
-            slot.release(clean=finished)
-        _remove_tree(workdir)
-    return result
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _execute(
-    plan: _Plan, workdir: str, stdin: str, limits: SandboxLimits, uid: int | None, probe: bool
-) -> SandboxResult:
-    status_r, status_w = os.pipe()  # the bootstrap's setup errors; closed by a successful exec
-    config = {
-        "plan": asdict(plan),
-        "dir": workdir,
-        "uid": uid,
-        "limits": asdict(limits),
-        "python": sys.executable,
-        "status_fd": status_w,
-        "parent": os.getpid(),
-        "probe": probe,
-    }
-    stdin_file = None
+class _Status:
+    """bwrap's --json-status-fd: the pid of the sandbox's init, then its exit code."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.text = b""
+        self._pid: int | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        self.text += chunk
+
+    def child_pid(self) -> int | None:
+        if self._pid is None:
+            for line in self.text.decode(errors="replace").splitlines():
+                try:
+                    self._pid = int(json.loads(line)["child-pid"])
+                    break
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return self._pid
+
+
+def _alive(proc: subprocess.Popen[bytes]) -> bool:
+    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+
+
+def _finish(proc, kill, limits: SandboxLimits, extra: _Status | None) -> SandboxResult:
     try:
-        if stdin:
-            stdin_file = tempfile.TemporaryFile()
-            stdin_file.write(stdin.encode("utf-8", errors="surrogatepass"))
-            stdin_file.seek(0)
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _BOOTSTRAP_LOADER, _BOOTSTRAP, json.dumps(config)],
-            stdin=stdin_file if stdin_file is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(status_w,),
-            cwd=workdir,
-            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8"},
-            start_new_session=True,
-        )
-    except BaseException:
-        os.close(status_r)
-        raise
+        out, err, truncated, wall_timeout = _communicate(proc, kill, limits, extra)
     finally:
-        os.close(status_w)
-        if stdin_file is not None:
-            stdin_file.close()
-
-    reaper = _Reaper(proc.pid, uid, status_r)
-    try:
-        deadline = time.monotonic() + limits.wall_seconds
-        out, err, truncated, wall_timeout = _communicate(
-            proc, reaper, deadline, limits.max_output_bytes
-        )
-    finally:
-        reaper.kill()
+        kill()
         proc.wait()
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
-    if reaper.setup_error.startswith(_EXEC_FAILED):
-        raise _ExecError(reaper.setup_error)
-    if reaper.setup_error:
-        raise SandboxError(f"sandbox setup failed: {reaper.setup_error}")
+        if extra is not None:
+            os.close(extra.fd)
+    stdout = out.decode("utf-8", errors="replace")
+    stderr = err.decode("utf-8", errors="replace")
+    if extra is not None and extra.child_pid() is None:
+        raise SandboxError(f"sandbox setup failed: {stderr.strip()[:500]}")
+    if proc.returncode != 0 and not stdout and stderr.startswith(_SETUP_TOOLS):
+        raise SandboxError(f"sandbox setup failed: {stderr.strip()[:500]}")
+    returncode = proc.returncode
+    if extra is not None and 128 < returncode < 128 + signal.NSIG:
+        returncode = 128 - returncode  # bwrap's init reports death by signal N as 128 + N
     return SandboxResult(
-        stdout=out.decode("utf-8", errors="replace"),
-        stderr=err.decode("utf-8", errors="replace"),
-        returncode=None if wall_timeout else proc.returncode,
-        timed_out=wall_timeout or proc.returncode == -signal.SIGXCPU,
+        stdout=stdout,
+        stderr=stderr,
+        returncode=None if wall_timeout else returncode,
+        timed_out=wall_timeout or returncode == -signal.SIGXCPU,
         output_truncated=truncated,
     )
 
 
-def _communicate(
-    proc: subprocess.Popen[bytes], reaper: _Reaper, deadline: float, cap: int
-) -> tuple[bytes, bytes, bool, bool]:
-    """Read stdout and stderr (at most ``cap`` bytes each kept, the rest drained) until the
-    program exits or the deadline passes, then kill the job and collect what is left.
-
-    Returns (stdout, stderr, output truncated, wall-clock timeout).
-    """
+def _communicate(proc, kill, limits: SandboxLimits, status: _Status | None):
+    """Read stdout and stderr (at most max_output_bytes each kept, the rest drained) until
+    the program exits or the wall-clock limit passes, then kill the job and collect what is
+    left. Returns (stdout, stderr, output truncated, wall-clock timeout)."""
     assert proc.stdout is not None and proc.stderr is not None
     buffers = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+    cap = limits.max_output_bytes
+    deadline = time.monotonic() + limits.wall_seconds
     truncated = timed_out = False
     grace_end: float | None = None
     with selectors.DefaultSelector() as selector:
         for fd in buffers:
             selector.register(fd, selectors.EVENT_READ)
+        if status is not None:
+            selector.register(status.fd, selectors.EVENT_READ)
         while True:
             now = time.monotonic()
             if grace_end is None:
-                if _exited(proc.pid):
-                    reaper.kill()
+                if not _alive(proc):
                     grace_end = now + _KILL_GRACE_S
                 elif now >= deadline:
                     timed_out = True
-                    reaper.kill()
+                    kill()
                     grace_end = now + _KILL_GRACE_S
-            if grace_end is not None and (not selector.get_map() or now >= grace_end):
+            streams_open = any(fd in buffers for fd in selector.get_map())
+            if grace_end is not None and (not streams_open or now >= grace_end):
                 break
             until = deadline if grace_end is None else grace_end
-            # With both pipes closed only the exit is awaited: poll for it quickly.
-            step = _POLL_S if selector.get_map() else 0.005
+            step = _POLL_S if streams_open else 0.005
             for key, _ in selector.select(min(max(until - now, 0), step)):
                 chunk = os.read(key.fd, 1 << 16)
                 if not chunk:
                     selector.unregister(key.fd)
                     continue
+                if status is not None and key.fd == status.fd:
+                    status.feed(chunk)
+                    continue
                 buffer = buffers[key.fd]
                 room = max(cap - len(buffer), 0)
                 truncated |= len(chunk) > room
                 buffer += chunk[:room]
+        if status is not None and status.fd in selector.get_map():
+            os.set_blocking(status.fd, False)
+            try:
+                status.feed(os.read(status.fd, 1 << 16))
+            except BlockingIOError:
+                pass
     return (
         bytes(buffers[proc.stdout.fileno()]),
         bytes(buffers[proc.stderr.fileno()]),
         truncated,
         timed_out,
     )
-
-
-def _exited(pid: int) -> bool:
-    """Whether the child has exited, without reaping it (its pid keeps the process group)."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-
-
-def _remove_tree(path: str) -> None:
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        # Code running as our own uid may have left directories we cannot list or write.
-        for root, dirs, _ in os.walk(path):
-            for name in dirs:
-                child = os.path.join(root, name)
-                if not os.path.islink(child):
-                    os.chmod(child, 0o700)
-        shutil.rmtree(path)
-
-
-# ---- the bootstrap: runs in the child, before the exec --------------------------------
-
-
-class _Libc:
-    """The libc calls that Python 3.11's os module lacks."""
-
-    def __init__(self) -> None:
-        self._lib = ctypes.CDLL(None, use_errno=True)
-        self._lib.unshare.argtypes = (ctypes.c_int,)
-        self._lib.mount.argtypes = (
-            ctypes.c_char_p,
-            ctypes.c_char_p,
-            ctypes.c_char_p,
-            ctypes.c_ulong,
-            ctypes.c_char_p,
-        )
-        self._lib.prctl.argtypes = (ctypes.c_int,) + (ctypes.c_ulong,) * 4
-
-    @staticmethod
-    def _check(result: int, what: str) -> None:
-        if result != 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-    def unshare(self, flags: int) -> None:
-        self._check(self._lib.unshare(flags), f"unshare({flags:#x})")
-
-    def mount(
-        self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None
-    ) -> None:
-        def c(s: str | None) -> bytes | None:
-            return None if s is None else os.fsencode(s)
-
-        result = self._lib.mount(c(source), c(target), c(fstype), flags, c(data))
-        self._check(result, f"mount({source}, {target}, {fstype}, {flags:#x}, {data})")
-
-    def set_no_new_privs(self) -> None:
-        self._check(self._lib.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-
-    def set_parent_death_signal(self, sig: int) -> None:
-        self._check(self._lib.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PDEATHSIG)")
-
-    def set_dumpable(self, dumpable: bool) -> None:
-        self._check(self._lib.prctl(_PR_SET_DUMPABLE, int(dumpable), 0, 0, 0), "prctl(DUMPABLE)")
-
-
-def _bootstrap(config: dict[str, Any]) -> None:
-    status_fd = config["status_fd"]
-    try:
-        failed = _prepare(config)
-        if config["probe"]:
-            os.write(1, (json.dumps({"failed": failed}) + "\n").encode())
-            if failed is not None:
-                os._exit(0)
-        sweep = config["uid"] is not None
-        _die_with_parent(config["parent"], sweep)
-        os.set_inheritable(status_fd, False)  # closed by the program's exec
-        child = os.fork()
-        if child == 0:
-            python = config["python"]
-            try:
-                os.execv(python, [python, "-I", "-B", SCRIPT_NAME])
-            except OSError as e:
-                os.write(status_fd, f"{_EXEC_FAILED}{python}: {e}".encode(errors="replace"))
-                os._exit(_SETUP_FAILED)
-    except BaseException as e:
-        os.write(status_fd, f"{type(e).__name__}: {e}".encode(errors="replace"))
-        os._exit(_SETUP_FAILED)
-    _supervise(child, status_fd, sweep)
-
-
-def _die_with_parent(parent: int, sweep: bool) -> None:
-    """End the job if the parent dies (say, a reward worker killed at its time limit): no
-    one else would enforce the wall-clock limit. Set after the uid change, which clears it."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: _end_job(sweep))
-    _Libc().set_parent_death_signal(signal.SIGTERM)
-    if os.getppid() != parent:  # it died before the line above
-        _end_job(sweep)
-
-
-def _end_job(sweep: bool) -> None:
-    if sweep:
-        _kill_rest_of_uid()
-    else:
-        os.killpg(0, signal.SIGKILL)  # the process group, this process included
-    os._exit(_SETUP_FAILED)
-
-
-def _kill_rest_of_uid() -> None:
-    try:
-        os.kill(-1, signal.SIGKILL)  # every process of this uid but this one
-    except ProcessLookupError:
-        pass
-
-
-def _supervise(child: int, status_fd: int, sweep: bool) -> None:
-    """Wait for the program, kill what is left of its uid, and exit as the program did."""
-    _Libc().set_dumpable(False)  # the program (same uid) must not reach our status pipe
-    _, status = os.waitpid(child, 0)
-    if sweep:
-        _kill_rest_of_uid()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.write(status_fd, _SWEPT.encode())
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):
-            signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
-        os._exit(128 + sig)  # a signal whose default action is not to terminate
-    os._exit(os.WEXITSTATUS(status))
-
-
-def _prepare(config: dict[str, Any]) -> str | None:
-    """Set up every protection of the plan, in order. A failing step raises, or in probe
-    mode stops the setup and is returned by name."""
-    plan = _Plan(**{**config["plan"], "expose": tuple(config["plan"]["expose"])})
-    workdir = config["dir"]
-    root_uid = config["uid"]
-    uid, gid = (root_uid, root_uid) if root_uid is not None else (os.getuid(), os.getgid())
-    with open(os.path.join(workdir, SCRIPT_NAME), "rb") as f:
-        code = f.read()
-    libc = _Libc()
-    steps: list[tuple[str, bool, Callable[[], None]]] = [
-        ("user_namespace", plan.user_namespace, lambda: _enter_user_namespace(libc)),
-        ("network_namespace", plan.network_namespace, lambda: libc.unshare(_CLONE_NEWNET)),
-        (
-            "mount_namespace",
-            plan.mount_namespace,
-            lambda: _private_filesystem(libc, plan, workdir, code, uid, gid, config["limits"]),
-        ),
-        ("rlimits", plan.rlimits, lambda: _set_rlimits(config["limits"])),
-        ("dedicated_uid", root_uid is not None, lambda: _drop_privileges(uid, gid)),
-        ("no_new_privs", plan.no_new_privs, libc.set_no_new_privs),
-    ]
-    for name, wanted, action in steps:
-        if not wanted:
-            continue
-        try:
-            action()
-        except OSError as e:
-            if config["probe"]:
-                return name
-            raise OSError(e.errno, f"{name}: {e}") from None
-    os.chdir(workdir)  # after the mounts: the tmpfs, not the directory it covers
-    return None
-
-
-def _enter_user_namespace(libc: _Libc) -> None:
-    uid, gid = os.getuid(), os.getgid()
-    libc.unshare(_CLONE_NEWUSER)
-    for name, text in (
-        ("setgroups", "deny"),
-        ("uid_map", f"{uid} {uid} 1"),
-        ("gid_map", f"{gid} {gid} 1"),
-    ):
-        with open(f"/proc/self/{name}", "w") as f:
-            f.write(text)
-
-
-def _private_filesystem(
-    libc: _Libc,
-    plan: _Plan,
-    workdir: str,
-    code: bytes,
-    uid: int,
-    gid: int,
-    limits: dict[str, Any],
-) -> None:
-    """A mount namespace where everything is read-only but fresh, size-limited tmpfs."""
-    before = os.readlink("/proc/self/ns/mnt")
-    libc.unshare(_CLONE_NEWNS)
-    if os.readlink("/proc/self/ns/mnt") == before:  # never touch the host's mounts
-        raise OSError(0, "unshare(CLONE_NEWNS) did not create a mount namespace")
-    libc.mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
-    size = max(_TMPFS_FILES * limits["max_file_bytes"], 1 << 20)
-    writable = [d for d in _WRITABLE_DIRS if os.path.isdir(d) and not os.path.islink(d)]
-    hidden = [d for d in _HIDDEN_DIRS if os.path.isdir(d) and not os.path.islink(d)]
-    hidden += [cover for cover, _ in plan.expose]
-    # The interpreter directories to bind back over the tmpfs covers: those under a directory
-    # other uids cannot traverse, and those under a covered directory (a venv in /tmp).
-    covered = [d.rstrip("/") + "/" for d in writable + hidden]
-    exposed = {path for _, paths in plan.expose for path in paths}
-    exposed |= {p for p in _interpreter_dirs() if any(p.startswith(c) for c in covered)}
-    # O_PATH handles of those directories, opened before anything covers them.
-    sources = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in sorted(exposed)}
-
-    for path, flags in _mount_points().items():
-        # A mount point that is gone was covered by a later mount: out of reach anyway.
-        with contextlib.suppress(FileNotFoundError):
-            libc.mount(
-                None, path, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | flags, None
-            )
-
-    for path in sorted(writable + hidden, key=lambda p: p.count("/")):
-        os.makedirs(path, exist_ok=True)
-        mode = "1777" if path in writable else "0755"
-        libc.mount(
-            "tmpfs",
-            path,
-            "tmpfs",
-            _MS_NOSUID | _MS_NODEV,
-            f"size={size},nr_inodes={_TMPFS_INODES},mode={mode}",
-        )
-    for path, fd in sources.items():
-        os.makedirs(path, exist_ok=True)
-        libc.mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, None)
-        os.close(fd)
-
-    os.makedirs(workdir, exist_ok=True)
-    libc.mount(
-        "tmpfs",
-        workdir,
-        "tmpfs",
-        _MS_NOSUID | _MS_NODEV,
-        f"size={size},nr_inodes={_TMPFS_INODES},mode=0700,uid={uid},gid={gid}",
-    )
-    script = os.path.join(workdir, SCRIPT_NAME)
-    with open(script, "wb") as f:
-        f.write(code)
-    os.chown(script, uid, gid)
-
-
-def _mount_points() -> dict[str, int]:
-    """Every mount point, with the per-mount flags a read-only remount must keep."""
-    points: dict[str, int] = {}
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        for line in f:
-            fields_ = line.split()
-            path = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields_[4])
-            options = fields_[5].split(",")
-            flags = sum(_MOUNT_OPTION_FLAGS.get(o, 0) for o in options)
-            if "relatime" not in options and "noatime" not in options:
-                flags |= _MS_STRICTATIME  # otherwise a remount turns on relatime
-            points[path] = flags  # stacked mounts: the last one listed is the visible one
-    return points
-
-
-def _set_rlimits(limits: dict[str, Any]) -> None:
-    cpu = max(1, math.ceil(limits["cpu_seconds"]))
-    memory = limits["memory_mb"] << 20
-    wanted = {
-        resource.RLIMIT_CPU: (cpu, cpu + 1),  # SIGXCPU, then SIGKILL a second later
-        resource.RLIMIT_AS: (memory, memory),
-        resource.RLIMIT_NPROC: (limits["max_processes"] + 1,) * 2,  # + the supervisor
-        resource.RLIMIT_FSIZE: (limits["max_file_bytes"],) * 2,
-        resource.RLIMIT_NOFILE: (_OPEN_FILES, _OPEN_FILES),
-        resource.RLIMIT_CORE: (0, 0),
-    }
-    for kind, (soft, hard) in wanted.items():
-        current_hard = resource.getrlimit(kind)[1]
-        if current_hard != resource.RLIM_INFINITY:
-            hard = min(hard, current_hard)
-        resource.setrlimit(kind, (min(soft, hard), hard))
-
-
-def _drop_privileges(uid: int, gid: int) -> None:
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)

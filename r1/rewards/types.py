@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class RewardError(RuntimeError):
+    """Scoring one completion failed for a reason outside the completion (the sandbox could
+    not start, a grader's own failure). A batched term returns it in that sample's place;
+    the registry gives that sample the term's fallback and counts the error, and the other
+    samples of the batch keep their scores."""
+
+
 @dataclass(frozen=True)
 class RewardSample:
     """One completion to score, with what the rule needs to judge it.

@@ -31,7 +31,10 @@ def _serve(conn: Connection) -> None:
 
     conn.send("ready")
     while True:
-        message = conn.recv()
+        try:
+            message = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return  # the trainer is gone (killed, or stopped by Ctrl-C): an expected end
         if message is None:
             return
         fn, params, chunk = message
@@ -40,7 +43,10 @@ def _serve(conn: Connection) -> None:
                 result = fn(sample, **params)
             except BaseException as err:  # noqa: BLE001 - reported to the parent as a failure
                 result = CallFailed(repr(err)[:300])
-            conn.send((index, result))
+            try:
+                conn.send((index, result))
+            except (BrokenPipeError, OSError):
+                return  # the trainer is gone
 
 
 class _Worker:

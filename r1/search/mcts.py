@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from r1.checks import ConfigError
 from r1.search.steps import STEP_SEPARATOR
 
 SELECTIONS = ("puct", "uct")
@@ -180,18 +181,18 @@ class MCTS:
         max_iterations: int | None = None,
     ) -> None:
         if selection not in SELECTIONS:
-            raise ValueError(f"unknown selection {selection!r}; valid: {', '.join(SELECTIONS)}")
+            raise ConfigError(f"unknown selection {selection!r}; valid: {', '.join(SELECTIONS)}")
         for name, value, low in (
             ("max_width", max_width, 1),
             ("max_depth", max_depth, 1),
             ("token_budget", token_budget, 0),
         ):
             if value < low:
-                raise ValueError(f"{name} must be >= {low}, got {value}")
+                raise ConfigError(f"{name} must be >= {low}, got {value}")
         if c_puct < 0:
-            raise ValueError(f"c_puct must be >= 0, got {c_puct}")
+            raise ConfigError(f"c_puct must be >= 0, got {c_puct}")
         if max_iterations is not None and max_iterations < 0:
-            raise ValueError(f"max_iterations must be >= 0 or None, got {max_iterations}")
+            raise ConfigError(f"max_iterations must be >= 0 or None, got {max_iterations}")
         self.expander = expander
         self.evaluator = evaluator
         self.terminal_value = terminal_value

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from r1.checks import ConfigError
 from r1.data.sft import pad_right
 from r1.search.steps import STEP_SEPARATOR, THINK_START, completion_steps
 
@@ -31,7 +32,7 @@ def aggregate_step_scores(scores: Sequence[float], how: str = "min") -> float | 
     solution is as good as its worst step), "last" (the final step, which carries the answer),
     "product" (every step right), "mean". No steps: None (no signal)."""
     if how not in AGGREGATIONS:
-        raise ValueError(f"unknown PRM aggregation {how!r}; valid: {', '.join(AGGREGATIONS)}")
+        raise ConfigError(f"unknown PRM aggregation {how!r}; valid: {', '.join(AGGREGATIONS)}")
     if not scores:
         return None
     if how == "min":
@@ -107,7 +108,7 @@ def prm_from_policy(policy: torch.nn.Module) -> torch.nn.Module:
     from transformers import AutoModelForTokenClassification
 
     if hasattr(policy, "get_base_model"):
-        raise ValueError("model.lora: PRM training takes a full model; set model.lora=null")
+        raise ConfigError("model.lora: PRM training takes a full model; set model.lora=null")
     config = copy.deepcopy(policy.config)
     config.num_labels = 1
     config.architectures = None

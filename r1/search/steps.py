@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from r1.checks import ConfigError
 from r1.rewards.parsing import THINK_CLOSE, THINK_OPEN
 
 LABEL_MODES = ("hard", "soft")
@@ -47,7 +48,7 @@ def solution_body(text: str) -> str:
 
 def _check_delimiter(delimiter: str) -> None:
     if not isinstance(delimiter, str) or not delimiter:
-        raise ValueError(f"step delimiter must be 'auto' or a non-empty string, got {delimiter!r}")
+        raise ConfigError(f"step delimiter must be 'auto' or a non-empty string, got {delimiter!r}")
 
 
 def _cut(body: str, delimiter: str) -> list[str]:
@@ -86,7 +87,7 @@ def step_prefixes(steps: Sequence[str]) -> list[str]:
 
 def _check_mode(mode: str) -> None:
     if mode not in LABEL_MODES:
-        raise ValueError(f"unknown label mode {mode!r}; valid: {', '.join(LABEL_MODES)}")
+        raise ConfigError(f"unknown label mode {mode!r}; valid: {', '.join(LABEL_MODES)}")
 
 
 def label_steps(prefix_outcomes: Sequence[Sequence[bool]], mode: str = "hard") -> list[float]:

@@ -45,6 +45,7 @@ def test_summarize_means():
         "format_rate": 0.5,
         "stop_rate": 0.5,
         "completion_len": 20.0,
+        "grader_errors": 0.0,
     }
 
 

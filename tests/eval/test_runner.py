@@ -81,6 +81,29 @@ def test_pass_and_cons_at_k_by_hand():
     assert "| pass@1 | 0.3750 |" in report.markdown() and "| cons@4 | 0.5000 |" in report.markdown()
 
 
+def test_grader_failures_are_counted_and_never_crash(monkeypatch):
+    from r1.rewards import sandbox
+
+    def fails(plan, code, stdin, limits):
+        raise sandbox.SandboxError("sandbox setup failed: BlockingIOError")
+
+    monkeypatch.setattr(sandbox, "_run", fails)
+    tests = [{"assert": "assert f() == 1"}]
+    problems = [Problem(question="Write f.", answer="", task="code", meta={"tests": tests})]
+    program = answer("```python\ndef f():\n    return 1\n```")
+    report = evaluate(
+        ScriptedEngine([program, program]),
+        problems,
+        ["p"],
+        [[1]],
+        k=2,
+        params=SamplingParams(4),
+        progress=False,
+    )
+    assert report.metrics["pass@1"] == 0.0
+    assert report.metrics["grader_errors"] == 3.0  # two samples and the majority vote
+
+
 def test_evaluate_script_on_the_tiny_model(tmp_path):
     out = tmp_path / "eval"
     command = [

@@ -127,3 +127,20 @@ def test_malformed_tests_are_a_data_error(tests: object) -> None:
     bad = RewardSample(completion=fenced("pass"), meta={"tests": tests})
     with pytest.raises(ValueError, match="tests"):
         code_exec(bad)
+
+
+def test_a_sandbox_failure_is_an_error_not_a_verdict(monkeypatch) -> None:
+    from r1.rewards import sandbox
+    from r1.rewards.code import passes_all_tests
+    from r1.rewards.types import RewardError
+
+    def fails(plan, code, stdin, limits):
+        raise sandbox.SandboxError("sandbox setup failed")
+
+    monkeypatch.setattr(sandbox, "_run", fails)
+    program = fenced("def f(x):\n    return 2 * x")
+    assert isinstance(code_exec_batch([sample(program, DOUBLE_TESTS)])[0], RewardError)
+    with pytest.raises(RewardError):
+        code_exec(sample(program, DOUBLE_TESTS))
+    with pytest.raises(RewardError):
+        passes_all_tests(program, DOUBLE_TESTS)

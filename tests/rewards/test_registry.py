@@ -191,3 +191,33 @@ def test_register_a_new_reward():
     assert CompositeReward({"s": {"fn": "test_constant_seven"}}, workers=0).score(
         [S("x")]
     ).total == [7.0]
+
+
+def test_a_batched_call_that_raises_fails_only_the_sample_that_caused_it():
+    reward = CompositeReward({"b": {"fn": "test_batched_breaks_on_bomb", "fallback": -1.0}})
+    out = reward.score([S("bomb"), S("ok"), S("ok"), S("ok")])
+    assert out.terms["b"] == [-1.0, 1.0, 1.0, 1.0]
+    assert out.errors == {"b": 1}
+    assert out.metrics()["train/reward_errors/b"] == 1.0
+
+
+def test_a_sandbox_failure_on_one_completion_leaves_the_batch_scored(monkeypatch):
+    """The issue's case: [bomb, ok, ok, ok] once scored [0, 0, 0, 0]."""
+    from r1.rewards import sandbox
+
+    real = sandbox._run
+
+    def setup_fails_for_the_bomb(plan, code, stdin, limits):
+        if "bomb" in code:
+            raise sandbox.SandboxError("sandbox setup failed: BlockingIOError")
+        return real(plan, code, stdin, limits)
+
+    monkeypatch.setattr(sandbox, "_run", setup_fails_for_the_bomb)
+    tests = {"tests": [{"assert": "assert f(2) == 4"}]}
+    program = "<answer>```python\ndef f(x):\n    return 2 * x\n```</answer>"
+    samples = [S(program.replace("return", "# bomb\n    return"), task="code", meta=tests)]
+    samples += [S(program, task="code", meta=tests)] * 3
+    reward = CompositeReward({"code": {"fn": "code_exec"}}, workers=0)
+    out = reward.score(samples)
+    assert out.terms["code"] == [0.0, 1.0, 1.0, 1.0]
+    assert out.errors == {"code": 1}

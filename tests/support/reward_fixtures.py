@@ -37,3 +37,11 @@ def not_a_number(sample):
 @register_reward("test_batched_double", batched=True)
 def batched_double(samples, factor=2.0):
     return [factor * len(s.completion) for s in samples]
+
+
+@register_reward("test_batched_breaks_on_bomb", batched=True)
+def batched_breaks_on_bomb(samples):
+    """A batched term that raises for the whole batch when one sample says "bomb"."""
+    if any("bomb" in s.completion for s in samples):
+        raise RuntimeError("one bad completion")
+    return [1.0] * len(samples)

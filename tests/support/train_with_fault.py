@@ -5,6 +5,7 @@ R1_FAULT=kill_in_step   SIGKILL inside training step R1_FAULT_STEP (after its ge
 R1_FAULT=kill_in_save   SIGKILL while the checkpoint of step R1_FAULT_STEP is being saved:
                         its temporary file is half written and not yet renamed
 R1_FAULT=term_in_step   SIGTERM (preemption) inside training step R1_FAULT_STEP
+R1_FAULT=crash_in_step  a bug: RuntimeError inside training step R1_FAULT_STEP
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def patch_training_step(module_class, step: int, signum: int) -> None:
+def patch_training_step(module_class, step: int, signum: int | None) -> None:
     training_step = module_class.training_step  # its own, not an inherited patched one
 
     def faulty_step(self, batch, batch_idx):
         if self.global_step == step:
+            if signum is None:
+                raise RuntimeError("an injected bug")
             os.kill(os.getpid(), signum)
         return training_step(self, batch, batch_idx)
 
@@ -33,8 +36,8 @@ def inject(fault: str, step: int) -> None:
     import r1.checkpoints as checkpoints
     from r1.modules import GRPOModule, PPOModule
 
-    if fault in ("kill_in_step", "term_in_step"):
-        signum = signal.SIGKILL if fault == "kill_in_step" else signal.SIGTERM
+    if fault in ("kill_in_step", "term_in_step", "crash_in_step"):
+        signum = {"kill_in_step": signal.SIGKILL, "term_in_step": signal.SIGTERM}.get(fault)
         for module_class in (GRPOModule, PPOModule):
             patch_training_step(module_class, step, signum)
     elif fault == "kill_in_save":

@@ -1,0 +1,97 @@
+"""The edge of every script: a user's mistake is one line and exit code 2, a crash is a
+traceback and exit code 1.
+
+User mistakes are ConfigError (bad values, data and model names, resume paths: every check
+in r1 raises one), Lightning's MisconfigurationException, and Hydra's and OmegaConf's errors
+about the command line (an unknown config group or key, a missing mandatory value, an
+override that does not parse). Hydra would print those itself and exit 1 like a crash, so
+the scripts run with HYDRA_FULL_ERROR=1 and report them here.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+USER_ERROR = 2
+
+log = logging.getLogger("r1")
+
+
+def user_error(error: BaseException) -> BaseException | None:
+    """The user's mistake behind ``error`` (itself or a cause), or None for a crash."""
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from omegaconf.errors import MissingMandatoryValue, ValidationError
+
+    from r1.checks import ConfigError
+
+    kinds = (
+        ConfigError,
+        MisconfigurationException,
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+        MissingMandatoryValue,
+        ValidationError,
+    )
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kinds):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def one_line(error: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text or type(error).__name__
+
+
+def _report(mistake: BaseException) -> None:
+    message = f"error: {one_line(mistake)}"
+    if logging.getLogger().handlers:  # Hydra's job logging: the console and the run's log
+        log.error(message)
+    else:
+        print(message, file=sys.stderr)
+    sys.exit(USER_ERROR)
+
+
+def reports_user_errors(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator for the task function under ``@hydra.main``: a mistake found while the job
+    runs exits there, before Hydra reports it as a failed job."""
+
+    @functools.wraps(main)
+    def job(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return main(*args, **kwargs)
+        except Exception as error:
+            mistake = user_error(error)
+            if mistake is None:
+                raise
+            _report(mistake)
+
+    return job
+
+
+def run(main: Callable[[], Any]) -> None:
+    """Call a script's (Hydra-decorated) main; exit 2 with one line on a user's mistake."""
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        main()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as error:  # noqa: BLE001 - sorted into mistakes and crashes
+        mistake = user_error(error)
+        if mistake is None:
+            raise
+        _report(mistake)
