@@ -9,10 +9,10 @@
 * its own network namespace (no interface but a loopback that is down), IPC and UTS
   namespaces;
 * a private root filesystem: read-only binds of ``/usr`` (system libraries), the
-  interpreter's prefix and the venv, plus fresh size-limited tmpfs at ``/tmp`` (the working
-  directory, holding ``main.py``) and ``/dev/shm``. No project checkout, home directory or
+  interpreter's prefix and the venv, plus fresh size-limited tmpfs at ``/sandbox`` (the
+  working directory, holding ``main.py``), ``/tmp`` and ``/dev/shm``. No project checkout, home directory or
   other working directory is in it; nothing the program writes persists;
-* a cleared environment (``PATH``, ``HOME=/tmp``, ``LANG`` only), a new session, no
+* a cleared environment (``PATH``, ``HOME=/sandbox``, ``LANG`` only), a new session, no
   capabilities, ``no_new_privs``;
 * rlimits set by util-linux's ``prlimit``: CPU seconds, address space, processes, file size,
   open files, no core dumps;
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 SANDBOX_UID_BASE = 0x7A000000
 SANDBOX_UID_COUNT = 256
 SCRIPT_NAME = "main.py"
-SANDBOX_DIR = "/tmp"  # the program's working directory inside the sandbox
+SANDBOX_DIR = "/sandbox"  # the program's working directory inside the sandbox
 _SLOT_DIR = "/tmp/r1-sandbox-uids"  # fixed, not $TMPDIR: every process on the host must agree
 _OPEN_FILES = 64
 _TMPFS_FILES = 8  # a writable tmpfs holds this many files of max_file_bytes
@@ -279,16 +279,18 @@ def _bwrap_args(
         made.add(path)
     if os.path.isfile("/etc/ld.so.cache"):
         args.extend(["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"])
+    size = str(max(_TMPFS_FILES * limits.max_file_bytes, 1 << 20))
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for path in ("/tmp", "/dev/shm", SANDBOX_DIR):
+        args += ["--size", size, "--perms", "1777", "--tmpfs", path]
+    made |= {"/proc", "/dev", "/tmp", "/dev/shm", SANDBOX_DIR}
+    # After the tmpfs mounts, so that a venv under /tmp (a checkout there) is not covered.
     for path in _interpreter_dirs():
-        if any(path == m or path.startswith(m.rstrip("/") + "/") for m in ("/usr",)):
+        if path == "/usr" or path.startswith("/usr/"):
             continue
         parents(path)
         args.extend(["--ro-bind", path, path])
         made.add(path)
-    size = str(max(_TMPFS_FILES * limits.max_file_bytes, 1 << 20))
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    for path in (SANDBOX_DIR, "/dev/shm"):
-        args += ["--size", size, "--perms", "1777", "--tmpfs", path]
     script = f"{SANDBOX_DIR}/{SCRIPT_NAME}"
     args += ["--perms", "0444", "--ro-bind-data", str(code_fd), script, "--chdir", SANDBOX_DIR]
     for key, value in {**_ENV, "HOME": SANDBOX_DIR}.items():

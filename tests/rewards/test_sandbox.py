@@ -445,3 +445,16 @@ def test_threads_running_jobs_at_once_do_not_share_a_uid() -> None:
     for t in threads:
         t.join()
     assert len(set(seen)) == 4, seen
+
+
+def test_a_venv_under_tmp_is_bound_over_the_private_tmp(monkeypatch) -> None:
+    """A checkout (and its .venv) under /tmp: the bind must come after the tmpfs on /tmp,
+    or the interpreter would vanish inside the sandbox."""
+    from r1.rewards import sandbox
+
+    monkeypatch.setattr(sandbox, "_interpreter_dirs", lambda: ["/tmp/checkout/.venv"])
+    plan = sandbox._Plan("/usr/bin/bwrap", False, None, None)
+    args = sandbox._bwrap_args(plan, FAST, code_fd=3, status_fd=4, uid=None)
+    tmpfs = max(i for i, a in enumerate(args) if a == "/tmp" and args[i - 1] == "--tmpfs")
+    bind = args.index("/tmp/checkout/.venv")
+    assert args[bind - 1] == "--ro-bind" and bind > tmpfs
