@@ -226,13 +226,15 @@ HOSTILE_TEXTS = {
 def test_megabyte_input_is_fast_and_never_raises(name: str) -> None:
     _base_identifier()  # model loading is a one-off cost, not part of the time limit
     text = HOSTILE_TEXTS[name]()
-    start = time.perf_counter()
+    # CPU time of this process, not wall time: the bound must not depend on what else runs.
+    # It is loose (about 0.5 s here); a quadratic path on a megabyte would take minutes.
+    start = time.process_time()
     share = language_consistency(text, "en")
     reward = lang_consistency(RewardSample("<think>" + text, prompt=text[:10_000]))
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert share is None or 0.0 <= share <= 1.0
     assert reward is None or 0.0 <= reward <= 1.0
-    assert elapsed < 2.0, f"{name}: {elapsed:.2f}s"
+    assert elapsed < 5.0, f"{name}: {elapsed:.2f} CPU s"
 
 
 EN_STEPS = [
@@ -271,9 +273,9 @@ def test_throughput() -> None:
         samples.append(RewardSample(completion, meta={"language": language}))
         pure.append(i % 4 != 3)
     lang_consistency(samples[0])  # load the model outside the timing
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: independent of what else runs
     rewards = [lang_consistency(sample) for sample in samples]
-    rate = len(samples) / (time.perf_counter() - start)
+    rate = len(samples) / (time.process_time() - start)
     mean_chars = sum(len(s.completion) for s in samples) / len(samples)
     print(f"\nlang_consistency: {rate:,.0f} completions/s (mean {mean_chars:.0f} chars)")
     assert all(r == 1.0 for r, p in zip(rewards, pure) if p)
