@@ -206,14 +206,7 @@ class CompositeReward:
                     out += list(fn([sample], **term.params))[:1] or [RewardError("no value")]
                 except Exception as err:  # noqa: BLE001 - this sample gets the fallback
                     out.append(RewardError(repr(err)))
-        values, failures = [], 0
-        for value in out:
-            try:
-                values.append(_as_value(value))
-            except (TypeError, ValueError):
-                values.append(term.fallback)
-                failures += 1
-        return values, failures
+        return _values_or_fallback(out, term.fallback)
 
     def _run_per_sample(self, fn, term, samples):
         if self.workers == 0:
@@ -227,14 +220,7 @@ class CompositeReward:
             if self._pool is None:
                 self._pool = RewardWorkers(self.workers)
             results = self._pool.map(fn, samples, term.params, term.timeout_s)
-        values, failures = [], 0
-        for r in results:
-            try:
-                values.append(_as_value(r))
-            except (TypeError, ValueError):
-                values.append(term.fallback)
-                failures += 1
-        return values, failures
+        return _values_or_fallback(results, term.fallback)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -256,6 +242,19 @@ def _log_sandbox_once() -> None:
 
     level = logging.INFO if all(sandbox_protections().values()) else logging.WARNING
     logging.getLogger("r1.rewards").log(level, describe_protections())
+
+
+def _values_or_fallback(results: Sequence[Any], fallback: float) -> tuple[list, int]:
+    """(values, failures): each result as a value, or the fallback where it is a failure
+    (RewardError, CallFailed) or no finite number."""
+    values, failures = [], 0
+    for result in results:
+        try:
+            values.append(_as_value(result))
+        except (TypeError, ValueError):
+            values.append(fallback)
+            failures += 1
+    return values, failures
 
 
 def _as_value(value: Any) -> float | None:
