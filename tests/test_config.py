@@ -11,6 +11,8 @@ from compose import CONF, compose_config
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from r1.checks import check_targets
+
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = [
     "trainer",
@@ -91,6 +93,7 @@ def test_every_option_composes_and_binds(group, option, tmp_path):
     assert found, "no _target_ in the composed config"
     for path, node in found:
         bind(path, node)
+    check_targets(resolved)  # what train.py checks first: no shipped value is refused
     assert {"model", "data", "module", "trainer", "logger"} <= set(cfg)
 
 
