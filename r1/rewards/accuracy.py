@@ -15,6 +15,7 @@ inside delimiters), and so is the final full stop of a bare answer.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Mapping
@@ -80,11 +81,25 @@ def _timeout() -> int | None:
     return MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
 
 
+@functools.cache
+def warm_up_math_verify() -> None:
+    """Import math-verify and build its LaTeX parser once, outside any time limit: the first
+    parse in a process takes about 0.5 s (more on a loaded machine), and a time-out there
+    would judge the same answer differently in a fresh process (a resumed run) than in a
+    warm one."""
+    from math_verify import LatexExtractionConfig, parse
+
+    parse(
+        "\\boxed{\\frac{1}{2}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=None
+    )
+
+
 def parse_math(text: str) -> list[Any]:
     """math-verify's parse of an answer or gold (see the module doc); [] when nothing
     mathematical could be read from it."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
+    warm_up_math_verify()
     latex = LatexExtractionConfig(boxed_match_priority=0)
     text = _PERCENT.sub("", text).strip()
     if _DELIMITED.search(text):
