@@ -433,7 +433,7 @@ def _run_bwrap(
             except ProcessLookupError:
                 pass  # the init died meanwhile; bwrap is exiting
 
-    return _finish(proc, kill, limits, extra=status)
+    return _finish(proc, kill, limits, status)
 
 
 def _run_plain(plan: _Plan, code: str, stdin: str, limits: SandboxLimits) -> SandboxResult:
@@ -464,7 +464,7 @@ def _run_plain(plan: _Plan, code: str, stdin: str, limits: SandboxLimits) -> San
             except ProcessLookupError:
                 pass
 
-        return _finish(proc, kill, limits, extra=None)
+        return _finish(proc, kill, limits, None)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -495,25 +495,25 @@ def _alive(proc: subprocess.Popen[bytes]) -> bool:
     return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
 
 
-def _finish(proc, kill, limits: SandboxLimits, extra: _Status | None) -> SandboxResult:
+def _finish(proc, kill, limits: SandboxLimits, status: _Status | None) -> SandboxResult:
     try:
-        out, err, truncated, wall_timeout = _communicate(proc, kill, limits, extra)
+        out, err, truncated, wall_timeout = _communicate(proc, kill, limits, status)
     finally:
         kill()
         proc.wait()
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
-        if extra is not None:
-            os.close(extra.fd)
+        if status is not None:
+            os.close(status.fd)
     stdout = out.decode("utf-8", errors="replace")
     stderr = err.decode("utf-8", errors="replace")
-    if extra is not None and extra.child_pid() is None:
+    if status is not None and status.child_pid() is None:
         raise SandboxError(f"sandbox setup failed: {stderr.strip()[:500]}")
     if proc.returncode != 0 and not stdout and stderr.startswith(_SETUP_TOOLS):
         raise SandboxError(f"sandbox setup failed: {stderr.strip()[:500]}")
     returncode = proc.returncode
-    if extra is not None and 128 < returncode < 128 + signal.NSIG:
+    if status is not None and 128 < returncode < 128 + signal.NSIG:
         returncode = 128 - returncode  # bwrap's init reports death by signal N as 128 + N
     return SandboxResult(
         stdout=stdout,
