@@ -47,8 +47,8 @@ def heldout_accuracy(model, tokenizer, num: int = 100) -> dict[str, float]:
     last number within the first 12 tokens is the sum (TRL's own scoring of this task)."""
     import torch
 
+    from r1.algorithms.padding import pad_left
     from r1.data.datamodule import SPLIT_SEED
-    from r1.data.sft import pad_left
     from r1.data.tasks import ArithmeticTask
     from r1.eval.heldout import generate_greedy
     from r1.rewards.accuracy import math_equal

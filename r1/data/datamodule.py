@@ -11,9 +11,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from r1.algorithms.padding import pad_left
 from r1.checks import ConfigError, check_choice, check_int
 from r1.data.problem import Problem
-from r1.data.sft import collate_packed, collate_sft, pack_examples, pad_left, tokenize_example
+from r1.data.sft import collate_packed, collate_sft, pack_examples, tokenize_example
 from r1.data.templates import PromptTemplate
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 import torch
 
+# pad_left, pad_right: moved to r1.algorithms.padding; re-exported until r1/modules and
+# r1/rollout import it from there (r1.data itself uses pad_right only)
+from r1.algorithms.padding import pad_left as pad_left
+from r1.algorithms.padding import pad_right as pad_right
+
 IGNORE_INDEX = -100  # label value cross-entropy skips: prompt tokens and padding
 
 
@@ -27,16 +32,6 @@ def tokenize_example(tokenizer, prompt: str, completion: str) -> TokenizedExampl
         input_ids=prompt_ids + completion_ids,
         labels=[IGNORE_INDEX] * len(prompt_ids) + completion_ids,
     )
-
-
-def pad_right(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    return torch.tensor([list(r) + [value] * (width - len(r)) for r in rows], dtype=torch.long)
-
-
-def pad_left(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    return torch.tensor([[value] * (width - len(r)) + list(r) for r in rows], dtype=torch.long)
 
 
 def collate_sft(examples: Sequence[TokenizedExample], pad_id: int) -> dict[str, torch.Tensor]:
