@@ -52,7 +52,7 @@ def heldout_accuracy(model, tokenizer, num: int = 100) -> dict[str, float]:
     from r1.data.tasks import ArithmeticTask
     from r1.eval.heldout import generate_greedy
     from r1.rewards.accuracy import math_equal
-    from r1.rewards.parsing import last_number
+    from r1.text import last_number
 
     held_out = ArithmeticTask(digits=2, num_ops=1, ops=("+",), question_format=QUESTION).generate(
         num, SPLIT_SEED
@@ -146,7 +146,7 @@ def run_trl(steps: int, precision: str, out: Path) -> None:
 
     from r1.models.builtin import smollm2_checkpoint_dir
     from r1.rewards.accuracy import math_equal
-    from r1.rewards.parsing import last_number
+    from r1.text import last_number
 
     path = str(smollm2_checkpoint_dir())
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from r1.checks import ConfigError
 from r1.data.problem import Problem
-from r1.rewards.parsing import last_boxed
+from r1.text import last_boxed
 
 Row = TypeVar("Row")
 

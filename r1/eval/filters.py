@@ -48,9 +48,9 @@ from r1.data.problem import Problem
 from r1.eval.heldout import Completion, score_completion
 from r1.rewards.accuracy import ANSWER_SOURCES
 from r1.rewards.language import lang_consistency, normalize_language, think_text
-from r1.rewards.parsing import ANSWER_OPEN
 from r1.rewards.repetition import repetition_rate
 from r1.rewards.types import RewardSample
+from r1.text import ANSWER_OPEN
 
 FILTER_NAMES = ("correct", "language", "paragraphs", "code", "repetition")
 REPETITION_NGRAM = 3  # as the ngram_repetition reward's default

@@ -9,10 +9,10 @@ import torch
 
 from r1.data.problem import Problem
 from r1.rewards.accuracy import answer_is_correct, extract_answer
-from r1.rewards.parsing import last_number, parse_completion
 from r1.rewards.types import RewardError, RewardSample
 from r1.rollout.hf import HFRolloutEngine
 from r1.rollout.types import SamplingParams
+from r1.text import last_number, parse_completion
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from typing import Any
 
 from r1.checks import ConfigError
 from r1.rewards.countdown import check_countdown
-from r1.rewards.parsing import last_boxed, last_number, parse_completion
 from r1.rewards.types import RewardSample
+from r1.text import last_boxed, last_number, parse_completion
 
 _PLAIN_NUMBER = re.compile(r"^\s*\$?\s*(-?\d{1,3}(?:,\d{3})+|-?\d+)(\.\d+)?\s*\$?\s*$")
 _PLAIN_FRACTION = re.compile(r"^\s*(-?\d+)\s*/\s*(\d+)\s*$")

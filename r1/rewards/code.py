@@ -20,9 +20,9 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from r1.rewards.parsing import parse_completion
 from r1.rewards.sandbox import SandboxError, SandboxLimits, SandboxResult, run_many
 from r1.rewards.types import RewardError, RewardSample
+from r1.text import parse_completion
 
 # A fence opens at the start of a line, with an optional language tag, and closes at the
 # next ``` (a fence that never closes is not a block).

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from r1.rewards.parsing import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, parse_completion
 from r1.rewards.types import RewardSample
+from r1.text import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, parse_completion
 
 
 def format_strict(sample: RewardSample, require_stop: bool = True) -> float:

@@ -19,7 +19,8 @@ from r1.search.mcts import (
     puct_score,
     uct_score,
 )
-from r1.search.steps import label_solution, label_steps, split_steps, step_prefixes
+from r1.search.steps import label_solution, label_steps, step_prefixes
+from r1.text import split_steps
 
 _SEARCHERS = (
     "FoundTrace",

@@ -68,7 +68,8 @@ from r1.eval.heldout import Completion, score_completion
 from r1.rewards.accuracy import ANSWER_SOURCES, extract_answer
 from r1.rollout.types import SamplingParams
 from r1.search.policy import Continuation, continue_texts
-from r1.search.steps import LABEL_MODES, completion_steps, label_steps, steps_text
+from r1.search.steps import LABEL_MODES, label_steps
+from r1.text import completion_steps, steps_text
 
 SKIP_REASONS = ("no_steps", "too_many_steps")
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from r1.checks import ConfigError
-from r1.search.steps import STEP_SEPARATOR
+from r1.text import STEP_SEPARATOR
 
 SELECTIONS = ("puct", "uct")
 STOP_REASONS = ("budget", "exhausted", "max_iterations")

@@ -22,7 +22,7 @@ import torch
 
 from r1.checks import ConfigError
 from r1.data.sft import pad_right
-from r1.search.steps import STEP_SEPARATOR, THINK_START, completion_steps
+from r1.text import STEP_SEPARATOR, THINK_START, completion_steps
 
 AGGREGATIONS = ("min", "last", "product", "mean")
 

@@ -44,12 +44,11 @@ from r1.eval.heldout import Completion, sample_completions, score_completion
 from r1.eval.rejection import write_dataset
 from r1.eval.runner import EvalReport
 from r1.rewards.accuracy import extract_answer
-from r1.rewards.parsing import ANSWER_CLOSE, THINK_OPEN
 from r1.rollout.types import SamplingParams
 from r1.search.mcts import MCTS, SELECTIONS, Candidate
 from r1.search.policy import continue_texts
 from r1.search.prm import AGGREGATIONS, aggregate_step_scores
-from r1.search.steps import STEP_SEPARATOR, THINK_START, completion_steps
+from r1.text import ANSWER_CLOSE, STEP_SEPARATOR, THINK_OPEN, THINK_START, completion_steps
 
 EVALUATORS = ("prm", "rollout")
 TERMINALS = ("prm", "oracle")

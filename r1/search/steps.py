@@ -1,4 +1,4 @@
-"""Reasoning steps and Math-Shepherd process labels.
+"""Math-Shepherd process labels for reasoning steps (cut by `r1.text.split_steps`).
 
 A process reward model (PRM) scores each intermediate step of a solution instead of only
 its final answer. Its training labels come from Math-Shepherd (Wang et al., 2024, "Math-
@@ -14,70 +14,19 @@ intermediate step is correct is hard (model labels are unreliable, human labels 
 scale), and a model-based PRM invites reward hacking while needing retraining and extra
 resources. The PRM was useful for reranking the top-N responses or guiding search, not as
 the RL reward. This module is the groundwork to reproduce that finding: everything here is
-pure Python on strings; the policy enters only through the `rollout` callable.
+pure Python on strings; the policy enters only through the `rollout` callable. How a
+solution is cut into steps (`split_steps`, `completion_steps`, `steps_text`) is the
+completion format's, in r1.text: the PRM (r1.models.prm) reads the same steps.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 from r1.checks import ConfigError
-from r1.rewards.parsing import THINK_CLOSE, THINK_OPEN
+from r1.text import STEP_SEPARATOR
 
 LABEL_MODES = ("hard", "soft")
-STEP_SEPARATOR = "\n"  # how steps are joined back into a prefix / trace
-
-# "Step 1:", "step 2.", "STEP 3)", "Step 4：" and "步骤1" / "步骤 2：". The English marker needs
-# the punctuation after the number so "in step 2 we" mid-sentence does not start a step.
-_STEP_MARKER = re.compile(r"\bstep\s*\d+\s*[:：.)]|步骤\s*\d+", re.IGNORECASE)
-
-
-def solution_body(text: str) -> str:
-    """The reasoning to cut into steps: the content of the <think> block when there is one
-    (up to </think>, or to the end when the block was never closed; the text before a lone
-    </think> when the template put <think> in the prompt), else the whole text."""
-    start = text.find(THINK_OPEN)
-    if start >= 0:
-        body = text[start + len(THINK_OPEN) :]
-        end = body.find(THINK_CLOSE)
-        return body if end < 0 else body[:end]
-    end = text.find(THINK_CLOSE)
-    return text if end < 0 else text[:end]
-
-
-def _check_delimiter(delimiter: str) -> None:
-    if not isinstance(delimiter, str) or not delimiter:
-        raise ConfigError(f"step delimiter must be 'auto' or a non-empty string, got {delimiter!r}")
-
-
-def _cut(body: str, delimiter: str) -> list[str]:
-    if delimiter == "auto":
-        cuts = [m.start() for m in _STEP_MARKER.finditer(body)]
-        if cuts:
-            bounds = [0, *cuts, len(body)]
-            pieces = [body[a:b] for a, b in zip(bounds, bounds[1:])]
-        else:
-            pieces = body.splitlines()
-    else:
-        pieces = body.split(delimiter)
-    return [piece.strip() for piece in pieces if piece.strip()]
-
-
-def split_steps(text: str, delimiter: str = "auto") -> list[str]:
-    """Cut a solution into steps, stripped, with empty ones dropped.
-
-    delimiter "auto": when the text has "Step 1:" / "步骤1" style markers (case-insensitive),
-    cut before each marker (the marker stays in its step; any text before the first marker
-    is a step of its own); otherwise every non-empty line is a step. Any other string: cut
-    on it. Never raises on malformed text (a non-string gives []); an empty delimiter is a
-    caller error and raises ValueError.
-    """
-    _check_delimiter(delimiter)
-    if not isinstance(text, str):
-        return []
-    body = solution_body(text)
-    return _cut(body, delimiter)
 
 
 def step_prefixes(steps: Sequence[str]) -> list[str]:
@@ -129,28 +78,3 @@ def label_solution(
     if n < 1:
         raise ValueError(f"need n >= 1 completions per prefix, got {n}")
     return label_steps([rollout(prefix, n) for prefix in step_prefixes(steps)], mode)
-
-
-def completion_steps(text: str, delimiter: str = "auto") -> list[str]:
-    """The steps of a whole completion as a PRM scores it and MCTS builds it: the text after
-    the opening <think> (when it starts with one) cut like `split_steps`, the closing tags and
-    the answer block included, so the last step carries the final answer and its label is the
-    outcome. Joined back by `steps_text`, the steps of a line-per-step completion rebuild it:
-    "<think>\\n12 + 88 = 90\\n</think>\\n<answer>100</answer>" ->
-    ["12 + 88 = 90", "</think>", "<answer>100</answer>"]."""
-    _check_delimiter(delimiter)
-    if not isinstance(text, str):
-        return []
-    body = text.lstrip()
-    if body.startswith(THINK_OPEN):
-        body = body[len(THINK_OPEN) :]
-    return _cut(body, delimiter)
-
-
-THINK_START = THINK_OPEN + STEP_SEPARATOR  # what a completion opens with, before step 1
-
-
-def steps_text(steps: Sequence[str]) -> str:
-    """The completion text that holds `steps`, each ended by the separator, so the policy
-    starts the next step afresh: ["a", "b"] -> "<think>\\na\\nb\\n"."""
-    return THINK_START + "".join(step + STEP_SEPARATOR for step in steps)

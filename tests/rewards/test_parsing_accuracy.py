@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from r1.rewards.accuracy import answer_is_correct, math_equal
-from r1.rewards.parsing import last_number, parse_completion
+from r1.text import last_number, parse_completion
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from r1.models.loading import load_prm
 from r1.rewards import CompositeReward
 from r1.rewards.types import RewardSample
 from r1.search.prm import PRMScorer, aggregate_step_scores
-from r1.search.steps import completion_steps
+from r1.text import completion_steps
 from tests.support.compose import compose_config
 
 RIGHT = "<think>\n12 + 88 = 100\n100 - 69 = 31\n</think>\n<answer>31</answer>"

@@ -17,7 +17,7 @@ from r1.search.prm import (
     prm_from_policy,
     step_logits,
 )
-from r1.search.steps import completion_steps
+from r1.text import completion_steps
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from r1.search.steps import label_solution, label_steps, split_steps, step_prefixes
+from r1.search.steps import label_solution, label_steps, step_prefixes
+from r1.text import split_steps
 
 
 @pytest.mark.parametrize(

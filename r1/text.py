@@ -1,0 +1,145 @@
+"""The completion format and defensive parsing of model text: plain string functions.
+
+A completion is "<think> reasoning </think> <answer> answer </answer>"; its reasoning is a
+sequence of steps, one per line or each opened by a "Step k:" marker. Every layer reads this
+format: data (gold answers in \\boxed{}), rewards and eval (answers, format), the process
+reward model (r1.models.prm: the steps it scores) and search (the steps it builds). So it
+lives here, below them all, importing nothing but r1.checks.
+
+Model output is untrusted: every parsing function accepts any string and never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from r1.checks import ConfigError
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+_STRICT = re.compile(
+    r"^\s*<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)</answer>\s*$", re.S
+)
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class ParsedCompletion:
+    think: str | None  # text inside the single <think> block (strict format only)
+    answer: str | None  # text inside the last <answer> block, stripped
+    strict: bool  # exactly one think block then one answer block, nothing else
+
+
+def parse_completion(text: str) -> ParsedCompletion:
+    strict_match = _STRICT.match(text)
+    strict = bool(strict_match) and all(
+        text.count(tag) == 1 for tag in (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+    )
+    answers = _ANSWER.findall(text)
+    answer = answers[-1].strip() if answers else None
+    think = strict_match.group("think").strip() if strict else None
+    return ParsedCompletion(think=think, answer=answer, strict=strict)
+
+
+def last_number(text: str) -> str | None:
+    """The last number written in `text` ("1,234" -> "1234"), or None."""
+    numbers = _NUMBER.findall(text)
+    return numbers[-1].replace(",", "") if numbers else None
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} (nested braces handled), or None."""
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return None
+    depth, i = 0, start + len("\\boxed")
+    for j in range(i, len(text)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 : j].strip()
+    return None
+
+
+# -- reasoning steps ---------------------------------------------------------------------------
+
+STEP_SEPARATOR = "\n"  # how steps are joined back into a prefix / trace
+THINK_START = THINK_OPEN + STEP_SEPARATOR  # what a completion opens with, before step 1
+
+# "Step 1:", "step 2.", "STEP 3)", "Step 4：" and "步骤1" / "步骤 2：". The English marker needs
+# the punctuation after the number so "in step 2 we" mid-sentence does not start a step.
+_STEP_MARKER = re.compile(r"\bstep\s*\d+\s*[:：.)]|步骤\s*\d+", re.IGNORECASE)
+
+
+def solution_body(text: str) -> str:
+    """The reasoning to cut into steps: the content of the <think> block when there is one
+    (up to </think>, or to the end when the block was never closed; the text before a lone
+    </think> when the template put <think> in the prompt), else the whole text."""
+    start = text.find(THINK_OPEN)
+    if start >= 0:
+        body = text[start + len(THINK_OPEN) :]
+        end = body.find(THINK_CLOSE)
+        return body if end < 0 else body[:end]
+    end = text.find(THINK_CLOSE)
+    return text if end < 0 else text[:end]
+
+
+def _check_delimiter(delimiter: str) -> None:
+    if not isinstance(delimiter, str) or not delimiter:
+        raise ConfigError(f"step delimiter must be 'auto' or a non-empty string, got {delimiter!r}")
+
+
+def _cut(body: str, delimiter: str) -> list[str]:
+    if delimiter == "auto":
+        cuts = [m.start() for m in _STEP_MARKER.finditer(body)]
+        if cuts:
+            bounds = [0, *cuts, len(body)]
+            pieces = [body[a:b] for a, b in zip(bounds, bounds[1:])]
+        else:
+            pieces = body.splitlines()
+    else:
+        pieces = body.split(delimiter)
+    return [piece.strip() for piece in pieces if piece.strip()]
+
+
+def split_steps(text: str, delimiter: str = "auto") -> list[str]:
+    """Cut a solution into steps, stripped, with empty ones dropped.
+
+    delimiter "auto": when the text has "Step 1:" / "步骤1" style markers (case-insensitive),
+    cut before each marker (the marker stays in its step; any text before the first marker
+    is a step of its own); otherwise every non-empty line is a step. Any other string: cut
+    on it. Never raises on malformed text (a non-string gives []); an empty delimiter is a
+    caller error and raises ValueError.
+    """
+    _check_delimiter(delimiter)
+    if not isinstance(text, str):
+        return []
+    body = solution_body(text)
+    return _cut(body, delimiter)
+
+
+def completion_steps(text: str, delimiter: str = "auto") -> list[str]:
+    """The steps of a whole completion as a PRM scores it and MCTS builds it: the text after
+    the opening <think> (when it starts with one) cut like `split_steps`, the closing tags and
+    the answer block included, so the last step carries the final answer and its label is the
+    outcome. Joined back by `steps_text`, the steps of a line-per-step completion rebuild it:
+    "<think>\\n12 + 88 = 90\\n</think>\\n<answer>100</answer>" ->
+    ["12 + 88 = 90", "</think>", "<answer>100</answer>"]."""
+    _check_delimiter(delimiter)
+    if not isinstance(text, str):
+        return []
+    body = text.lstrip()
+    if body.startswith(THINK_OPEN):
+        body = body[len(THINK_OPEN) :]
+    return _cut(body, delimiter)
+
+
+def steps_text(steps: Sequence[str]) -> str:
+    """The completion text that holds `steps`, each ended by the separator, so the policy
+    starts the next step afresh: ["a", "b"] -> "<think>\\na\\nb\\n"."""
+    return THINK_START + "".join(step + STEP_SEPARATOR for step in steps)
