@@ -1,7 +1,7 @@
 """Compare the arms of an ablation from local logs (no W&B needed), as a PNG.
 
     python scripts/plot_ablation.py outputs/multirun/<date>/<time>_ablation_lang_reward
-    python scripts/plot_ablation.py <sweep> <another sweep or run> --out docs/ablation.png
+    python scripts/plot_ablation.py <sweep> <another sweep or run> --out docs/results/ablation.png
 
 Runs are found by their logs/metrics.csv below each directory (a directory may itself be a run)
 and grouped into arms by their .hydra/overrides.yaml, leaving out seed=, resume= and hydra.*

@@ -2,8 +2,8 @@
 language consistency after each stage; `--metrics` picks other columns, `--tokens` adds a panel
 of generated tokens per problem (for searches compared at an equal budget).
 
-    python scripts/plot_pipeline.py outputs/pipelines/r1_pipeline_seed0 docs/r1_pipeline.png
-    python scripts/plot_pipeline.py outputs/pipelines/unsuccessful_attempts_seed0 docs/mcts.png \\
+    python scripts/plot_pipeline.py outputs/pipelines/r1_pipeline_seed0 docs/results/r1_pipeline.png
+    python scripts/plot_pipeline.py outputs/pipelines/unsuccessful_attempts_seed0 docs/results/ablation_mcts.png \\
         --rows base sampling best_of_n mcts --metrics selected pass@1 --tokens
 """
 

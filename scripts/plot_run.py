@@ -1,6 +1,6 @@
 """Training curves of one run from its logs/metrics.csv, as a PNG.
 
-    python scripts/plot_run.py outputs/runs/<date>/<time>_grpo_addition --out docs/grpo_addition.png
+    python scripts/plot_run.py outputs/runs/<date>/<time>_grpo_addition --out docs/results/grpo_addition.png
 
 Panels: train/reward, held-out strict accuracy (val/accuracy), completion length and the share
 of completions that stop (train/stop_rate), against wall-clock minutes when perf/step_s is
