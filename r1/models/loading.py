@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +210,35 @@ def save_pretrained(model, tokenizer, directory: str | Path, writer: bool = True
     return directory
 
 
+class LoadOnFirstUse:
+    """Stands for what `load(**settings)` returns (a scorer), loading it at its first use:
+    a reward built with its config, before the trainer gives each rank its device, loads its
+    model on the device current when it first scores; a copy sent to another process
+    (pickled) travels without the model and loads its own."""
+
+    def __init__(self, load: Callable[..., Any], **settings: Any):
+        self.load, self.settings = load, settings
+        self._loaded: Any = None
+
+    def loaded(self) -> Any:
+        if self._loaded is None:
+            self._loaded = self.load(**self.settings)
+        return self._loaded
+
+    def __getattr__(self, name: str) -> Any:
+        # only names the instance lacks arrive here: the loaded object's (`score`, ...)
+        if name.startswith("__") or name in ("load", "settings", "_loaded"):
+            raise AttributeError(name)
+        return getattr(self.loaded(), name)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"load": self.load, "settings": self.settings, "_loaded": None}
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._loaded is not None else "not loaded yet"
+        return f"LoadOnFirstUse({self.load.__qualname__}, {self.settings}, {state})"
+
+
 def load_reward_model(
     name: str | None = None,
     path: str | None = None,
@@ -224,38 +253,12 @@ def load_reward_model(
     """
     from transformers import AutoModelForSequenceClassification
 
-    return _load_scorer(
+    return load_classifier(
         AutoModelForSequenceClassification, "reward model", name, path, dtype, seed, device
     )
 
 
-def load_prm(
-    name: str | None = None,
-    path: str | None = None,
-    dtype: str = "float32",
-    seed: int = 0,
-    device: str | None = None,
-):
-    """A process reward model (r1.search.prm) and its tokenizer: a token-classification model
-    with one output, e.g. the `checkpoint/` of a `stage=prm` run. `tiny` builds a random one
-    (tests). A checkpoint of another kind (a plain causal LM) loads with an untrained head,
-    which is warned about: its scores mean nothing."""
-    from transformers import AutoModelForTokenClassification
-
-    model, tokenizer = _load_scorer(
-        AutoModelForTokenClassification, "PRM", name, path, dtype, seed, device
-    )
-    architectures = getattr(model.config, "architectures", None) or []
-    if architectures and not any(a.endswith("ForTokenClassification") for a in architectures):
-        log.warning(
-            "PRM %s is a %s checkpoint, not a trained PRM: its step head is untrained",
-            path or name,
-            architectures[0],
-        )
-    return model, tokenizer
-
-
-def _load_scorer(auto_class, kind: str, name, path, dtype, seed, device):
+def load_classifier(auto_class, kind: str, name, path, dtype, seed, device):
     """A one-output classifier of `auto_class` by built-in name, hub id or directory."""
     torch_dtype = resolve_dtype(dtype)
     source = _source(name, path)
@@ -277,3 +280,14 @@ def _load_scorer(auto_class, kind: str, name, path, dtype, seed, device):
     model.config.pad_token_id = tokenizer.pad_token_id
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer
+
+
+def __getattr__(name: str) -> Any:
+    # load_prm:
+    # moved to r1.models.prm; re-exported until r1/modules and r1/rollout import it from there
+    # (lazily: r1.models.prm imports this module)
+    if name == "load_prm":
+        from r1.models.prm import load_prm
+
+        return load_prm
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

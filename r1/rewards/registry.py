@@ -23,6 +23,7 @@ Composite semantics (CompositeReward.score):
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -160,7 +161,8 @@ class CompositeReward:
             if spec is None:  # `reward.terms.format=null` on the command line drops a term
                 continue
             term = spec if isinstance(spec, RewardTerm) else _term_from_config(key, spec)
-            get_reward(term.fn)  # fail now, naming the unknown reward, not mid-training
+            # fail now, naming the unknown reward or parameter, not mid-training
+            _check_params(key, term, get_reward(term.fn))
             self.terms[key] = term
         self.workers = workers
         if any(get_reward(t.fn).sandboxed for t in self.terms.values()):
@@ -266,6 +268,30 @@ def _as_value(value: Any) -> float | None:
     if not math.isfinite(value):
         raise ValueError(f"reward value {value} is not finite")
     return value
+
+
+def _check_params(key: str, term: RewardTerm, registered: RegisteredReward) -> None:
+    """The term's params bind to its function (after the sample, or list of samples)."""
+    try:
+        signature = inspect.signature(registered.fn)
+    except (TypeError, ValueError):
+        return  # no signature to judge by
+    parameters = list(signature.parameters.values())
+    try:
+        signature.bind(None, **term.params)
+    except TypeError as err:
+        valid = ", ".join(p.name for p in parameters[1:]) or "none"
+        hint = ""
+        if any(p.name == "scorer" and p.default is p.empty for p in parameters):
+            hint = (
+                ". It scores with a model, which reward terms do not load: its `scorer` param "
+                "is built by r1.models (see conf/reward/prm.yaml, conf/reward/reward_model.yaml: "
+                "params._target_)"
+            )
+        raise ConfigError(
+            f"reward term {key!r} (fn={term.fn}): params {sorted(term.params)} do not fit: "
+            f"{err}; its params: {valid}{hint}"
+        ) from None
 
 
 def _term_from_config(key: str, spec: Mapping[str, Any]) -> RewardTerm:

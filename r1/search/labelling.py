@@ -28,7 +28,7 @@ step depth), and the steps after a 0.0 that would need rollouts are labelled 0.0
 (the steps judged directly keep their direct label).
 
 The rebuilt prefix is `steps_text`'s ("<think>\\n" + each step + "\\n"), the text a PRM reads
-(`r1.search.prm.encode_steps`), even where the sampled solution spaced its lines otherwise.
+(`r1.models.prm.encode_steps`), even where the sampled solution spaced its lines otherwise.
 
 Row format (one JSON object per labelled solution, one per line of steps.jsonl; stable:
 `stage=prm` reads it through `read_step_rows`):

@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader
 
 from r1.data.datamodule import EpochShuffleSampler, shard_for_rank
 from r1.data.loaders import DataError
+from r1.models.prm import StepExample, collate_steps, encode_steps
 from r1.search.labelling import read_step_rows
-from r1.search.prm import StepExample, collate_steps, encode_steps
 
 
 class StepLabelDataModule(L.LightningDataModule):

@@ -44,10 +44,10 @@ from r1.eval.heldout import Completion, sample_completions, score_completion
 from r1.eval.rejection import write_dataset
 from r1.eval.runner import EvalReport
 from r1.rewards.accuracy import extract_answer
+from r1.rewards.prm import AGGREGATIONS, aggregate_step_scores
 from r1.rollout.types import SamplingParams
 from r1.search.mcts import MCTS, SELECTIONS, Candidate
 from r1.search.policy import continue_texts
-from r1.search.prm import AGGREGATIONS, aggregate_step_scores
 from r1.text import ANSWER_CLOSE, STEP_SEPARATOR, THINK_OPEN, THINK_START, completion_steps
 
 EVALUATORS = ("prm", "rollout")
@@ -291,13 +291,11 @@ def load_search_prm(prm: Mapping[str, Any] | None, seed: int = 0):
     prm = dict(prm or {})
     if not prm.get("name") and not prm.get("path"):
         return None
-    from r1.models.loading import load_prm
-    from r1.search.prm import PRMScorer
+    from r1.models.prm import prm_scorer
 
-    model, tokenizer = load_prm(
+    return prm_scorer(
         name=prm.get("name"), path=prm.get("path"), dtype=prm.get("dtype", "float32"), seed=seed
     )
-    return PRMScorer(model, tokenizer)
 
 
 # -- what a search returns ---------------------------------------------------------------------

@@ -176,6 +176,8 @@ def test_terms_never_raise_on_hostile_text():
 
 
 def test_reward_model_term_scores_in_batches():
+    from r1.models.loading import load_reward_model
+    from r1.models.reward_model import RewardModelScorer
     from r1.rewards.reward_model import reward_model
 
     samples = [
@@ -183,7 +185,9 @@ def test_reward_model_term_scores_in_batches():
         RewardSample("no", prompt="Q: 2?"),
         RewardSample("a longer completion here", prompt="Q: 3?"),
     ]
-    batched = reward_model(samples, name="tiny", batch_size=2)
-    alone = [reward_model([s], name="tiny", batch_size=1)[0] for s in samples]
+    model, tokenizer = load_reward_model(name="tiny")
+    batched = reward_model(samples, RewardModelScorer(model, tokenizer, batch_size=2))
+    one_by_one = RewardModelScorer(model, tokenizer, batch_size=1)
+    alone = [reward_model([s], one_by_one)[0] for s in samples]
     assert len(batched) == 3 and len(set(batched)) == 3
     assert batched == pytest.approx(alone, abs=1e-4)  # padding does not change a score

@@ -8,7 +8,7 @@ import random
 from run_files import metrics_rows as read_metrics
 from run_files import run_train
 
-from r1.models.loading import load_prm
+from r1.models.prm import load_prm
 
 
 def write_step_rows(path, questions: int = 12) -> None:

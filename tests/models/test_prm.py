@@ -1,21 +1,25 @@
-"""The process reward model: encoding at step ends, aggregation, the loss, and training."""
+"""The process reward model: encoding at step ends, the loss, training, scoring, loading."""
 
 from __future__ import annotations
 
 import math
+import pickle
 
 import pytest
 import torch
 
 from r1.algorithms.losses import step_bce
-from r1.models.loading import load_model, load_prm, load_tokenizer
-from r1.search.prm import (
+from r1.models.loading import load_model, load_tokenizer
+from r1.models.prm import (
     PRMScorer,
-    aggregate_step_scores,
+    ProcessRewards,
     collate_steps,
     encode_steps,
+    load_prm,
     prm_from_policy,
+    prm_reward_params,
     step_logits,
+    token_steps,
 )
 from r1.text import completion_steps
 
@@ -23,20 +27,6 @@ from r1.text import completion_steps
 @pytest.fixture(scope="module")
 def tokenizer():
     return load_tokenizer(name="tiny")
-
-
-@pytest.mark.parametrize(
-    "how, expected",
-    [("min", 0.2), ("last", 0.5), ("product", 0.9 * 0.2 * 0.5), ("mean", (0.9 + 0.2 + 0.5) / 3)],
-)
-def test_aggregations_by_hand(how, expected) -> None:
-    assert aggregate_step_scores([0.9, 0.2, 0.5], how) == pytest.approx(expected)
-
-
-def test_aggregation_without_steps_is_no_signal_and_bad_names_are_named() -> None:
-    assert aggregate_step_scores([], "min") is None
-    with pytest.raises(ValueError, match="'median'.*min, last, product, mean"):
-        aggregate_step_scores([0.5], "median")
 
 
 def test_step_bce_by_hand() -> None:
@@ -144,7 +134,6 @@ def test_training_lowers_the_step_loss_on_a_tiny_fixture(tokenizer) -> None:
 
 def test_process_rewards_score_the_steps_read_off_the_tokens(tokenizer) -> None:
     from r1.rollout.types import build_rollout
-    from r1.search.prm import ProcessRewards, token_steps
 
     texts = [
         "<think>\n12 + 88 = 100\n100 - 69 = 31\n</think>\n<answer>31</answer>",
@@ -169,3 +158,16 @@ def test_process_rewards_score_the_steps_read_off_the_tokens(tokenizer) -> None:
     scores, ends = ProcessRewards(scorer)(rollout, ["the prompt"])
     assert [len(s) for s in scores] == [4, 4] and [len(e) for e in ends] == [4, 4]
     assert scores[1] == pytest.approx(scorer.score(["the prompt"], [completion_steps(texts[1])])[0])
+
+
+def test_the_reward_terms_prm_loads_on_first_use_and_travels_without_it(tokenizer) -> None:
+    params = prm_reward_params(name="tiny", batch_size=4, aggregate="last")
+    scorer = params.pop("scorer")
+    assert params == {"aggregate": "last"}  # the term's own settings, as they were
+    assert scorer._loaded is None  # nothing loaded while the reward is built
+    steps = [["12 + 88 = 100", "</think>"]]
+    model, _ = load_prm(name="tiny")
+    assert scorer.score(["q"], steps) == PRMScorer(model, tokenizer).score(["q"], steps)
+    assert scorer.batch_size == 4 and scorer._loaded is not None
+    copy = pickle.loads(pickle.dumps(scorer))
+    assert copy._loaded is None and copy.score(["q"], steps) == scorer.score(["q"], steps)
