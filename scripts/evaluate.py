@@ -57,7 +57,11 @@ def main(cfg: DictConfig) -> float:
     max_new_tokens = cfg.eval.max_new_tokens or max_new_tokens
     if cfg.eval.num_val:
         cfg.data.num_val = cfg.eval.num_val
-    problems, prompts, prompt_ids, engine = prompts_and_engine(cfg, "held-out", cfg.eval.autocast)
+    model, tokenizer = instantiate(cfg.model)
+    data = instantiate(cfg.data, tokenizer=tokenizer)
+    problems, prompts, prompt_ids, engine = prompts_and_engine(
+        model, tokenizer, data, instantiate(cfg.rollout), "held-out", cfg.eval.autocast
+    )
     params = SamplingParams(
         max_new_tokens=max_new_tokens,
         temperature=cfg.eval.temperature,

@@ -19,6 +19,7 @@ import logging
 
 import hydra
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from r1 import cli
@@ -64,7 +65,11 @@ def main(cfg: DictConfig) -> float:
     if label.num_problems:
         cfg.data.num_train = label.num_problems
     # never the held-out problems: they score every stage
-    problems, prompts, _, engine = prompts_and_engine(cfg, "train", label.autocast)
+    model, tokenizer = instantiate(cfg.model)
+    data = instantiate(cfg.data, tokenizer=tokenizer)
+    problems, prompts, _, engine = prompts_and_engine(
+        model, tokenizer, data, instantiate(cfg.rollout), "train", label.autocast
+    )
     rows, report = label_problems(engine, engine.tokenizer, problems, prompts, params, settings)
     path = write_step_rows(rows, report, cfg.paths.output_dir)
     print(report.markdown())

@@ -15,6 +15,7 @@ import logging
 
 import hydra
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from r1 import cli
@@ -39,7 +40,11 @@ def main(cfg: DictConfig) -> float:
     if cfg.sample.num_prompts:
         cfg.data.num_train = cfg.sample.num_prompts
     # never the held-out problems: they score every stage
-    problems, prompts, prompt_ids, engine = prompts_and_engine(cfg, "train", cfg.sample.autocast)
+    model, tokenizer = instantiate(cfg.model)
+    data = instantiate(cfg.data, tokenizer=tokenizer)
+    problems, prompts, prompt_ids, engine = prompts_and_engine(
+        model, tokenizer, data, instantiate(cfg.rollout), "train", cfg.sample.autocast
+    )
     params = SamplingParams(
         max_new_tokens=cfg.sample.max_new_tokens or max_new_tokens,
         temperature=cfg.sample.temperature,

@@ -22,6 +22,7 @@ import logging
 
 import hydra
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from r1 import cli
@@ -59,7 +60,11 @@ def main(cfg: DictConfig) -> float:
         cfg.data.num_train = cfg.traces.num_prompts
     scorer = load_search_prm(search.get("prm"), seed=cfg.seed)
     # never the held-out problems: they score every stage
-    problems, prompts, _, engine = prompts_and_engine(cfg, "train", cfg.traces.autocast)
+    model, tokenizer = instantiate(cfg.model)
+    data = instantiate(cfg.data, tokenizer=tokenizer)
+    problems, prompts, _, engine = prompts_and_engine(
+        model, tokenizer, data, instantiate(cfg.rollout), "train", cfg.traces.autocast
+    )
     params = SamplingParams(
         max_new_tokens=cfg.traces.max_new_tokens or max_new_tokens,
         temperature=cfg.traces.temperature,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -29,17 +31,18 @@ def adopt_training_run(cfg: DictConfig, take_reward: bool = True) -> tuple[str, 
     )
 
 
-def prompts_and_engine(cfg: DictConfig, split: str, autocast: str | None):
+def prompts_and_engine(
+    model, tokenizer, data, rollout: Callable[..., Any], split: str, autocast: str | None
+):
     """(problems, rendered prompts, prompt token ids, rollout engine) for a script that samples
-    from `cfg.model` on `cfg.data`'s training (`split="train"`) or held-out problems."""
-    from hydra.utils import instantiate
-
-    model, tokenizer = instantiate(cfg.model)
+    from `model` on `data`'s training (`split="train"`) or held-out problems. The script
+    builds them from its config, so Hydra stays in scripts/: `model, tokenizer =
+    instantiate(cfg.model)`, `data = instantiate(cfg.data, tokenizer=tokenizer)` and
+    `rollout = instantiate(cfg.rollout)`, the engine's constructor (a partial)."""
     model.eval()
-    data = instantiate(cfg.data, tokenizer=tokenizer)
     data.setup("fit" if split == "train" else "validate")
     problems = data.train_problems if split == "train" else data.val_problems
     prompts = [data.prompt(p) for p in problems]
     prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    engine = instantiate(cfg.rollout)(model=model, tokenizer=tokenizer, autocast_dtype=autocast)
+    engine = rollout(model=model, tokenizer=tokenizer, autocast_dtype=autocast)
     return problems, prompts, prompt_ids, engine
