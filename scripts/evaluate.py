@@ -37,8 +37,7 @@ from tqdm.auto import tqdm
 from r1 import cli
 from r1.data.templates import PromptTemplate
 from r1.eval.runner import EvalReport, evaluate
-from r1.eval.runs import adopt_training_run, prompts_and_engine
-from r1.rollout.types import SamplingParams
+from r1.eval.runs import adopt_training_run, prompts_and_engine, script_sampling
 
 log = logging.getLogger("r1.evaluate")
 
@@ -54,18 +53,14 @@ def main(cfg: DictConfig) -> float:
         check_search_config(search, test_time=True)
     answer_source, max_new_tokens = adopt_training_run(cfg) if cfg.run else ("answer_tag", 256)
     answer_source = cfg.eval.answer_source or answer_source
-    max_new_tokens = cfg.eval.max_new_tokens or max_new_tokens
+    # checked (ConfigError: exit 2) before a model loads
+    params = script_sampling(cfg, max_new_tokens)
     if cfg.eval.num_val:
         cfg.data.num_val = cfg.eval.num_val
     model, tokenizer = instantiate(cfg.model)
     data = instantiate(cfg.data, tokenizer=tokenizer)
     problems, prompts, prompt_ids, engine = prompts_and_engine(
         model, tokenizer, data, instantiate(cfg.rollout), "held-out", cfg.eval.autocast
-    )
-    params = SamplingParams(
-        max_new_tokens=max_new_tokens,
-        temperature=cfg.eval.temperature,
-        top_p=cfg.eval.top_p,
     )
     choices = HydraConfig.get().runtime.choices
     settings = {

@@ -23,8 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from r1 import cli
-from r1.eval.runs import adopt_training_run, prompts_and_engine
-from r1.rollout.types import SamplingParams
+from r1.eval.runs import adopt_training_run, prompts_and_engine, script_sampling
 from r1.search.labelling import LabelSettings, label_problems, write_step_rows
 
 log = logging.getLogger("r1.label_steps")
@@ -57,11 +56,7 @@ def main(cfg: DictConfig) -> float:
         answer_source=label.answer_source or answer_source,
         batch_size=label.batch_size,
     )
-    params = SamplingParams(
-        max_new_tokens=label.max_new_tokens or max_new_tokens,
-        temperature=label.temperature,
-        top_p=label.top_p,
-    )
+    params = script_sampling(cfg, max_new_tokens)
     if label.num_problems:
         cfg.data.num_train = label.num_problems
     # never the held-out problems: they score every stage

@@ -21,8 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from r1 import cli
 from r1.eval.filters import FilterSettings
 from r1.eval.rejection import reject_sample, write_dataset
-from r1.eval.runs import adopt_training_run, prompts_and_engine
-from r1.rollout.types import SamplingParams
+from r1.eval.runs import adopt_training_run, prompts_and_engine, script_sampling
 
 log = logging.getLogger("r1.sample")
 
@@ -37,6 +36,7 @@ def main(cfg: DictConfig) -> float:
     settings = OmegaConf.to_container(cfg.filters)
     settings["answer_source"] = settings["answer_source"] or answer_source
     filters = FilterSettings(**settings)
+    params = script_sampling(cfg, max_new_tokens)
     if cfg.sample.num_prompts:
         cfg.data.num_train = cfg.sample.num_prompts
     # never the held-out problems: they score every stage
@@ -44,11 +44,6 @@ def main(cfg: DictConfig) -> float:
     data = instantiate(cfg.data, tokenizer=tokenizer)
     problems, prompts, prompt_ids, engine = prompts_and_engine(
         model, tokenizer, data, instantiate(cfg.rollout), "train", cfg.sample.autocast
-    )
-    params = SamplingParams(
-        max_new_tokens=cfg.sample.max_new_tokens or max_new_tokens,
-        temperature=cfg.sample.temperature,
-        top_p=cfg.sample.top_p,
     )
     rows, report = reject_sample(
         engine, problems, prompts, prompt_ids, cfg.sample.k, params, filters, cfg.sample.batch_size

@@ -28,8 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from r1 import cli
 from r1.checks import check_choice
 from r1.data.templates import PromptTemplate
-from r1.eval.runs import adopt_training_run, prompts_and_engine
-from r1.rollout.types import SamplingParams
+from r1.eval.runs import adopt_training_run, prompts_and_engine, script_sampling
 from r1.search.searchers import (
     MCTSSettings,
     check_search_config,
@@ -56,6 +55,8 @@ def main(cfg: DictConfig) -> float:
         adopt_training_run(cfg, take_reward=False) if cfg.run else ("answer_tag", 256)
     )
     answer_source = cfg.traces.answer_source or answer_source
+    # checked (ConfigError: exit 2) before a model loads
+    params = script_sampling(cfg, max_new_tokens)
     if cfg.traces.num_prompts:
         cfg.data.num_train = cfg.traces.num_prompts
     scorer = load_search_prm(search.get("prm"), seed=cfg.seed)
@@ -64,11 +65,6 @@ def main(cfg: DictConfig) -> float:
     data = instantiate(cfg.data, tokenizer=tokenizer)
     problems, prompts, _, engine = prompts_and_engine(
         model, tokenizer, data, instantiate(cfg.rollout), "train", cfg.traces.autocast
-    )
-    params = SamplingParams(
-        max_new_tokens=cfg.traces.max_new_tokens or max_new_tokens,
-        temperature=cfg.traces.temperature,
-        top_p=cfg.traces.top_p,
     )
     template = OmegaConf.to_container(cfg.data.get("template") or {}, resolve=True)
     rows, report = collect_traces(

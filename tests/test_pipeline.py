@@ -183,13 +183,13 @@ def test_r1_pipeline_runs_end_to_end_on_the_tiny_model(tmp_path):
             "data.batch_size=2",
         ),
         "pipeline.evaluation="
-        + listed("data=arithmetic", "data.num_val=4", "eval.k=2", "eval.max_new_tokens=8"),
+        + listed("data=arithmetic", "data.num_val=4", "eval.k=2", "sampling.max_new_tokens=8"),
         f"pipeline.dir={tmp_path / 'pipeline'}",
         "pipeline.stages.rejection_sampling.overrides="
         + listed(
             "data.num_train=8",
             "sample.k=2",
-            "sample.max_new_tokens=8",
+            "sampling.max_new_tokens=8",
             "filters.correct=false",
             "filters.min_language_consistency=null",
             "filters.max_repetition=null",

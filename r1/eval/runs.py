@@ -1,4 +1,5 @@
-"""Point a script's config at a finished training run (scripts/evaluate.py, scripts/sample.py)."""
+"""Point a script's config at a finished training run (scripts/evaluate.py, scripts/sample.py),
+and build its generation settings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from r1.rollout.types import SamplingParams, sampling_params
 
 
 def adopt_training_run(cfg: DictConfig, take_reward: bool = True) -> tuple[str, int]:
@@ -29,6 +32,18 @@ def adopt_training_run(cfg: DictConfig, take_reward: bool = True) -> tuple[str, 
         OmegaConf.select(trained, "module.answer_source") or "answer_tag",
         OmegaConf.select(trained, "module.max_new_tokens") or 256,
     )
+
+
+def script_sampling(cfg: DictConfig, budget: int) -> SamplingParams:
+    """The SamplingParams of a standalone script: its `sampling` (a conf/sampling/ option,
+    e.g. sampling=greedy, with any sampling.<key>=... on top). The scripts set
+    sampling.max_new_tokens to null, which is resolved here to `budget`: the training run's
+    held-out budget (module.max_new_tokens, from adopt_training_run) with run=, else 256; a
+    number given on the command line is used as it is. An unknown key is refused by name."""
+    settings = OmegaConf.to_container(cfg.sampling, resolve=True)
+    if settings.get("max_new_tokens") is None:
+        settings["max_new_tokens"] = budget
+    return sampling_params(settings)
 
 
 def prompts_and_engine(

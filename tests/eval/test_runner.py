@@ -112,7 +112,7 @@ def test_evaluate_script_on_the_tiny_model(tmp_path):
         "model=tiny",
         "data.num_val=5",
         "eval.k=3",
-        "eval.max_new_tokens=8",
+        "sampling.max_new_tokens=8",
         f"hydra.run.dir={out}",
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)

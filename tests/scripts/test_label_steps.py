@@ -33,7 +33,7 @@ def test_tiny_model_rows_read_back_and_the_statistics_add_up(tmp_path):
         "label.num_problems=3",
         "label.solutions_per_problem=2",
         "label.rollouts_per_step=2",
-        "label.max_new_tokens=8",
+        "sampling.max_new_tokens=8",
         "label.mode=soft",
         "label.delimiter=' '",  # random text has no lines: words make several steps
         "label.max_steps=6",

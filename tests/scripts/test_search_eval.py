@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["model=tiny", "data.num_val=2", "eval.max_new_tokens=8", "search.prm.name=tiny"]
+TINY = ["model=tiny", "data.num_val=2", "sampling.max_new_tokens=8", "search.prm.name=tiny"]
 
 
 def run(script: str, out: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -89,7 +89,7 @@ def test_search_traces_writes_a_dataset_and_its_report(tmp_path):
         out,
         "model=tiny",
         "data.num_train=2",
-        "traces.max_new_tokens=6",
+        "sampling.max_new_tokens=6",
         "search.width=2",
         "search.step_max_tokens=4",
         "search.token_budget=16",
