@@ -6,6 +6,9 @@ in r1 raises one), Lightning's MisconfigurationException, and Hydra's and OmegaC
 about the command line (an unknown config group or key, a missing mandatory value, an
 override that does not parse). Hydra would print those itself and exit 1 like a crash, so
 the scripts run with HYDRA_FULL_ERROR=1 and report them here.
+
+Importing this module also registers the `r1.config_groups` resolver that `--help` lists a
+script's config groups with (conf/hydra/help/).
 """
 
 from __future__ import annotations
@@ -17,9 +20,36 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from omegaconf import OmegaConf
+
 USER_ERROR = 2
+# Config groups `--help` does not offer: Hydra's own (--hydra-help lists them) and
+# conf/local/ (machine-specific overrides, git-ignored).
+HIDDEN_GROUPS = ("hydra", "local")
 
 log = logging.getLogger("r1")
+
+
+def config_groups(choices: Any, width: int = 100) -> str:
+    """One line per config group the script composed (Hydra's runtime.choices, so groups an
+    experiment pulls in count too): `group: option, option, ...  [the selected one]`."""
+    import textwrap
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    found = GlobalHydra.instance()
+    loader = found.config_loader() if found.is_initialized() else None
+    lines = []
+    for group in sorted(str(g) for g in choices):
+        if group.split("/")[0] in HIDDEN_GROUPS:
+            continue
+        options = sorted(loader.get_group_options(group)) if loader is not None else []
+        line = f"  {group}: {', '.join(options)}  [{choices[group] or 'none'}]"
+        lines += textwrap.wrap(line, width, subsequent_indent=" " * (len(group) + 4))
+    return "\n".join(lines)
+
+
+OmegaConf.register_new_resolver("r1.config_groups", config_groups, replace=True)
 
 
 def user_error(error: BaseException) -> BaseException | None:
