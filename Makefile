@@ -34,10 +34,12 @@ TRAIN ?= experiment=grpo_addition
 train: setup
 	$(PY) scripts/train.py $(TRAIN) $(ARGS)
 
-# Two pytest workers, one test file each at a time (module fixtures are built once): most
+# First the package layering of r1/ (the import contracts in pyproject.toml, about a second),
+# then two pytest workers, one test file each at a time (module fixtures are built once): most
 # tests wait on subprocesses that import torch and Lightning, so two cores halve the time.
 TEST_WORKERS ?= 2
 test: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 test-slow: setup
@@ -45,9 +47,10 @@ test-slow: setup
 
 lint: setup
 	$(VENV)/bin/ruff check r1 scripts tests
+	$(VENV)/bin/lint-imports
 
 format: setup
 	$(VENV)/bin/ruff format r1 scripts tests
 
 clean:
-	rm -rf outputs .pytest_cache .ruff_cache
+	rm -rf outputs .pytest_cache .ruff_cache .import_linter_cache
