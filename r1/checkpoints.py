@@ -137,8 +137,8 @@ class ResumableCheckpoint(L.Callback):
     (and when training ends), keeping the `keep_last` newest. On SIGTERM or SIGINT it lets the
     running step finish, saves, and raises TrainingInterrupted; a second signal stops at once.
 
-    Must run before RolloutCallback in `on_train_batch_start` (trainer callbacks precede the
-    module's own, so it does): the random state is restored there, before generation.
+    The random state is restored in `on_train_batch_start`, which Lightning runs before the
+    training step, where the RL modules generate.
     """
 
     def __init__(

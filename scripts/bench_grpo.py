@@ -125,9 +125,9 @@ def run_r1(steps: int, precision: str, out: Path) -> None:
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             step_times.append(time.perf_counter() - self.started)
-            scored = batch["scored"]
-            rewards.append(float(scored.rewards.nanmean()))
-            tokens.append(int(scored.rollout.completion_mask.sum()))
+            logged = trainer.callback_metrics  # what the step just logged
+            rewards.append(float(logged.get("train/reward", float("nan"))))
+            tokens.append(int(logged["rollout/tokens"]))
 
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[Timer()])
     trainer.fit(module, datamodule)

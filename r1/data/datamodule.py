@@ -275,6 +275,11 @@ class ReasoningDataModule(L.LightningDataModule):
         """k training problems drawn at random (refills for dynamic sampling)."""
         return self._refill_rng.choices(self.train_problems, k=k)
 
+    def random_prompt_batch(self, k: int) -> dict[str, Any]:
+        """The prompt source of dynamic-sampling refills (r1.rollout.producer.PromptSource):
+        a prompt batch of k problems from the refill generator, saved with the data position."""
+        return self.prompt_batch(self.random_problems(k))
+
     def train_dataloader(self) -> DataLoader:
         if self.train_format == "prompts":
             return self._shuffled(self.train_problems, self.prompt_batch, drop_last=True)

@@ -7,10 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-# pad_left, pad_right: moved to r1.algorithms.padding; re-exported until r1/modules and
-# r1/rollout import it from there (r1.data itself uses pad_right only)
-from r1.algorithms.padding import pad_left as pad_left
-from r1.algorithms.padding import pad_right as pad_right
+from r1.algorithms.padding import pad_right
 
 IGNORE_INDEX = -100  # label value cross-entropy skips: prompt tokens and padding
 

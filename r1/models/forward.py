@@ -7,16 +7,17 @@ from transformers import DynamicCache
 
 
 def token_logprobs_and_entropy(
-    logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0
+    logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, entropy_grad: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """logits: [N, C, V], tokens: [N, C] -> (log-prob of each token, entropy [N, C]) under
-    softmax(logits / temperature), in fp32. The entropy carries no gradient (it is logged)."""
+    softmax(logits / temperature), in fp32. The entropy carries a gradient only with
+    entropy_grad (an entropy bonus in the loss); otherwise it is only logged."""
     logits = logits.float()
     if temperature not in (0, 1):
         logits = logits / temperature
     logprobs = torch.log_softmax(logits, -1)
     token_logprobs = logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    with torch.no_grad():
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
         entropy = -(logprobs.exp() * logprobs).sum(-1)
     return token_logprobs, entropy
 
@@ -51,6 +52,7 @@ def completion_logprobs(
     group_size: int,
     temperature: float = 1.0,
     shared_prefix: bool = True,
+    entropy_grad: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs and entropies [N, C] of the completion tokens.
 
@@ -91,4 +93,4 @@ def completion_logprobs(
             use_cache=False,
             logits_to_keep=completion_ids.shape[1] + 1,
         ).logits[:, :-1]
-    return token_logprobs_and_entropy(logits, completion_ids, temperature)
+    return token_logprobs_and_entropy(logits, completion_ids, temperature, entropy_grad)

@@ -280,14 +280,3 @@ def load_classifier(auto_class, kind: str, name, path, dtype, seed, device):
     model.config.pad_token_id = tokenizer.pad_token_id
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer
-
-
-def __getattr__(name: str) -> Any:
-    # load_prm:
-    # moved to r1.models.prm; re-exported until r1/modules and r1/rollout import it from there
-    # (lazily: r1.models.prm imports this module)
-    if name == "load_prm":
-        from r1.models.prm import load_prm
-
-        return load_prm
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,6 +4,7 @@ from r1.modules.base import ReasoningModule
 from r1.modules.grpo import GRPOModule
 from r1.modules.ppo import PPOModule
 from r1.modules.prm import PRMModule
+from r1.modules.rl import RLModule
 from r1.modules.sft import SFTModule
 
-__all__ = ["GRPOModule", "PPOModule", "PRMModule", "ReasoningModule", "SFTModule"]
+__all__ = ["GRPOModule", "PPOModule", "PRMModule", "ReasoningModule", "RLModule", "SFTModule"]

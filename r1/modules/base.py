@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from functools import partial
 from typing import Any
@@ -25,7 +25,7 @@ from r1.modules.guards import NonFiniteGuard
 from r1.rewards import CompositeReward
 from r1.rewards.accuracy import ANSWER_SOURCES
 from r1.rollout.hf import HFRolloutEngine
-from r1.rollout.types import SamplingParams
+from r1.rollout.types import sampling_params
 
 
 def unpadded_rows(batch: dict[str, Any], items: list[Any]) -> list[Any]:
@@ -57,6 +57,7 @@ class ReasoningModule(L.LightningModule):
         answer_source: str = "answer_tag",
         max_nonfinite_steps: int = 3,
         val_k: int = 0,
+        val_sampling: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         check_int("module.warmup_steps", warmup_steps, 0)
@@ -64,6 +65,10 @@ class ReasoningModule(L.LightningModule):
         check_int("module.max_new_tokens", max_new_tokens, 1)
         check_choice("module.answer_source", answer_source, ANSWER_SOURCES)
         self.val_k = check_int("module.val_k", val_k, 0)
+        # the k-sample held-out protocol (conf/sampling/paper.yaml: T 0.6, top-p 0.95)
+        self.val_sampling = sampling_params(
+            val_sampling if val_sampling is not None else {"max_new_tokens": max_new_tokens}
+        )
         self.model = model
         self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
         self.tokenizer = tokenizer
@@ -182,8 +187,9 @@ class ReasoningModule(L.LightningModule):
                 )
 
     def _sampled_metrics(self, batch: dict[str, Any]) -> dict[str, float]:
-        """The paper's protocol on this batch: `val_k` completions per prompt at
-        temperature 0.6, top-p 0.95 -> val/pass@1 (their mean), val/pass@k, val/cons@k."""
+        """The paper's protocol on this batch: `val_k` completions per prompt sampled with
+        `val_sampling` (the paper's T 0.6, top-p 0.95 by default) -> val/pass@1 (their mean),
+        val/pass@k, val/cons@k."""
 
         def kept(items):
             return unpadded_rows(batch, items)
@@ -195,7 +201,7 @@ class ReasoningModule(L.LightningModule):
             kept(batch["prompts"]),
             prompts,
             k=self.val_k,
-            params=SamplingParams(self.max_new_tokens, temperature=0.6, top_p=0.95),
+            params=self.val_sampling,
             answer_source=self.answer_source,
             batch_size=max(len(prompts), 1),
             progress=False,

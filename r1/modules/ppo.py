@@ -1,7 +1,8 @@
-"""PPO with a learned critic: the baseline DeepSeek-R1 replaced with GRPO. Same data, rollout
-callback, rewards, loggers and checkpoints as GRPO; the advantage comes from a value model.
+"""PPO with a learned critic: the baseline DeepSeek-R1 replaced with GRPO. Same data,
+rollout producer, rewards, loggers, checkpoints and update loop (r1.modules.rl.RLModule) as
+GRPO; the advantage comes from a value model.
 
-One training batch = B prompts x G samples (G = group_size, kept for an equal sample budget
+One training step = B prompts x G samples (G = group_size, kept for an equal sample budget
 with GRPO; the samples are treated independently). Then:
 1. old log-probs, reference log-probs and values are computed once, without gradients;
 2. per-token rewards: the sequence reward on the last token, minus kl_coef * KL (k1, per token)
@@ -10,20 +11,18 @@ with GRPO; the samples are treated independently). Then:
 3. GAE(gamma, lambda) over completion tokens -> advantages (whitened) and returns;
 4. `inner_updates` passes (PPO epochs; GRPO's mu) over shuffled minibatches of
    `minibatch_prompts` prompts (a prompt's G samples stay together, so the shared-prefix
-   forward still applies): clipped policy loss (shared with GRPO) + vf_coef * clipped value
-   loss, one optimizer step per minibatch. Lightning's `trainer.max_steps` counts optimizer
-   steps: inner_updates x minibatches per generation batch, as GRPO's counts inner_updates.
+   forward still applies): the registered policy loss (shared with GRPO) + vf_coef * clipped
+   value loss, one optimizer step per minibatch. Lightning's `trainer.max_steps` counts
+   optimizer steps: inner_updates x minibatches per generation batch.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
 
-from r1.algorithms.kl import kl_estimate
-from r1.algorithms.losses import aggregate_loss, clipped_policy_loss
+from r1.algorithms.objectives import aggregate_loss
 from r1.algorithms.ppo import (
     AdaptiveKLController,
     clipped_value_loss,
@@ -34,14 +33,12 @@ from r1.algorithms.ppo import (
 )
 from r1.checks import ConfigError, check_float, check_int
 from r1.models.value import ValueModel
-from r1.modules.grpo import GRPOModule
-from r1.rollout.callback import ScoredRollout
+from r1.modules.rl import RLModule, UpdateBatch
+from r1.rollout.producer import RolloutProducer, ScoredRollout
 from r1.rollout.types import select_groups
 
 
-class PPOModule(GRPOModule):
-    MIN_GROUP_SIZE = (1, "samples per prompt")
-
+class PPOModule(RLModule):
     def __init__(
         self,
         *args: Any,
@@ -56,11 +53,11 @@ class PPOModule(GRPOModule):
         adaptive_kl_horizon: int = 10_000,
         critic_lr: float | None = None,
         critic_model: Any = None,
+        dynamic_sampling: bool = False,
         **kwargs: Any,
     ):
-        kwargs.setdefault("advantage", None)
         super().__init__(*args, **kwargs)
-        if self.dynamic_sampling:
+        if dynamic_sampling:  # (accepted as false: experiments shared with GRPO set it)
             raise ConfigError(
                 "module.dynamic_sampling=true drops groups with equal rewards, a GRPO device; "
                 "PPO's critic gives such samples a signal: set it to false"
@@ -81,6 +78,16 @@ class PPOModule(GRPOModule):
         self.critic_lr = critic_lr
         self.critic_model = critic_model  # None: a copy of the policy backbone
         self.critic: ValueModel | None = None
+
+    def make_producer(self, engine) -> RolloutProducer:
+        return RolloutProducer(
+            engine,
+            self.reward,
+            self.sampling,
+            self.group_size,
+            advantage=None,  # the critic's: computed in prepare()
+            sample_every=self.sample_table_every,
+        )
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
@@ -112,6 +119,10 @@ class PPOModule(GRPOModule):
         if self.kl_controller is not None and "kl_coef" in checkpoint:
             self.kl_controller.coef = checkpoint["kl_coef"]
 
+    @property
+    def kl_in_loss(self) -> bool:
+        return not self.kl_in_reward
+
     def _values(self, rollout) -> torch.Tensor:
         return self.critic(
             rollout.prompt_ids,
@@ -121,7 +132,7 @@ class PPOModule(GRPOModule):
             rollout.group_size,
         )
 
-    def _minibatches(self, num_prompts: int) -> list[torch.Tensor]:
+    def minibatches(self, num_prompts: int) -> list[torch.Tensor]:
         """Boolean prompt masks [B] of shuffled minibatches (the global torch RNG, so a
         resumed run shuffles alike)."""
         size = self.minibatch_prompts or num_prompts
@@ -133,105 +144,63 @@ class PPOModule(GRPOModule):
             batches.append(keep)
         return batches
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        scored: ScoredRollout = batch["scored"]
-        rollout = scored.rollout.to(self.device)
-        mask = rollout.completion_mask.float()
-        if self.mask_truncated:
-            mask = mask * rollout.finished.float()[:, None]
-        chunks = self._chunks(rollout.num_prompts)  # module.micro_batch_prompts bounds memory
-        with torch.no_grad():
-            old_logprobs = torch.cat(
-                [self._logprobs(self.model, rollout, r, p)[0] for r, p in chunks]
-            )
-            old_values = self._values(rollout)
-            ref_logprobs = self._reference_logprobs(rollout, chunks) if self.kl_coef > 0 else None
-            kl = old_logprobs - ref_logprobs if ref_logprobs is not None else None  # k1
-            kl_coef = self.kl_controller.coef if self.kl_controller else self.kl_coef
-            sequence_rewards = torch.nan_to_num(scored.rewards.to(self.device))
-            rewards = token_rewards(
-                sequence_rewards, mask, kl if self.kl_in_reward else None, kl_coef
-            )
-            advantages, returns = gae(rewards, old_values, mask, self.gamma, self.lam)
-            if self.whiten_advantages:
-                advantages = whiten(advantages, mask)
-
-        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
-        sums = dict.fromkeys(
-            ("loss", "policy_loss", "value_loss", "clipped", "value_clipped", "entropy"), 0.0
+    @torch.no_grad()
+    def prepare(self, scored: ScoredRollout, batch: UpdateBatch) -> None:
+        rollout, mask = batch.rollout, batch.mask
+        batch.old_logprobs = self.logprobs_of(self.model, rollout)
+        old_values = self._values(rollout)
+        k1 = batch.old_logprobs - batch.ref_logprobs if batch.ref_logprobs is not None else None
+        batch.kl_coef = self.kl_controller.coef if self.kl_controller else self.kl_coef
+        sequence_rewards = torch.nan_to_num(scored.rewards.to(self.device))
+        rewards = token_rewards(
+            sequence_rewards, mask, k1 if self.kl_in_reward else None, batch.kl_coef
         )
-        sums.update(approx_kl=0.0, grad_norm=0.0)
-        steps = 0
-        group = self.group_size
-        for _ in range(self.inner_updates):
-            for keep in self._minibatches(rollout.num_prompts):
-                rows = keep.to(self.device).repeat_interleave(group)
-                part = select_groups(rollout, keep.to(self.device))
-                m = mask[rows]
-                logprobs, entropy = self._logprobs(self.model, part, slice(None), slice(None))
-                policy, clipped = clipped_policy_loss(
-                    logprobs,
-                    old_logprobs[rows],
-                    advantages[rows],
-                    self.clip_low,
-                    self.clip_high,
-                    self.dual_clip,
-                )
-                if ref_logprobs is not None and not self.kl_in_reward:
-                    policy = policy + kl_coef * kl_estimate(
-                        logprobs, ref_logprobs[rows], self.kl_estimator
-                    )
-                values = self._values(part)
-                value, value_clipped = clipped_value_loss(
-                    values, old_values[rows], returns[rows], self.value_clip
-                )
-                policy_loss = aggregate_loss(
-                    policy, m, self.loss_aggregation, max_tokens=self.sampling.max_new_tokens
-                )
-                value_loss = aggregate_loss(value, m, "token_mean")
-                loss = policy_loss + self.vf_coef * value_loss
-                optimizer.zero_grad()
-                self.manual_backward(loss)
-                grad_norm = self._clip_gradients(optimizer)
-                if not self.nonfinite.allows(float(loss.detach()), grad_norm, self.global_step):
-                    optimizer.zero_grad(set_to_none=True)
-                    continue
-                optimizer.step()
-                scheduler.step()
-                steps += 1
-                tokens = m.sum().clamp(min=1)
-                sums["loss"] += float(loss.detach())
-                sums["policy_loss"] += float(policy_loss.detach())
-                sums["value_loss"] += float(value_loss.detach())
-                sums["clipped"] += float((clipped.float() * m).sum() / tokens)
-                sums["value_clipped"] += float((value_clipped.float() * m).sum() / tokens)
-                sums["entropy"] += float((entropy * m).sum() / tokens)
-                log_ratio = (logprobs.detach() - old_logprobs[rows]) * m
-                sums["approx_kl"] += float((0.5 * log_ratio.pow(2)).sum() / tokens)
-                sums["grad_norm"] += float("nan") if grad_norm is None else grad_norm
+        advantages, returns = gae(rewards, old_values, mask, self.gamma, self.lam)
+        batch.advantages = whiten(advantages, mask) if self.whiten_advantages else advantages
+        batch.extra.update(old_values=old_values, returns=returns, k1=k1)
 
-        mean_kl = float((kl * mask).sum() / mask.sum().clamp(min=1)) if kl is not None else 0.0
-        if self.kl_controller is not None:
-            self.kl_controller.update(mean_kl, n_steps=rollout.completion_ids.shape[0])
-        n = steps or float("nan")
-        metrics = dict(scored.metrics)
-        metrics.update(
+    def micro_batch_loss(self, batch: UpdateBatch, keep: torch.Tensor, epoch: int, denominators):
+        num_sequences, num_tokens, share = denominators
+        rows = keep.repeat_interleave(self.group_size)
+        part = select_groups(batch.rollout, keep)
+        m = batch.mask[rows]
+        logprobs, entropy = self._logprobs(self.model, part, self.entropy_coef > 0)
+        policy, stats = self.policy_term(batch, part, rows, logprobs, entropy, epoch, share)
+        old_values = batch.extra["old_values"]
+        values = self._values(part)
+        value, value_clipped = clipped_value_loss(
+            values, old_values[rows], batch.extra["returns"][rows], self.value_clip
+        )
+        policy_loss = self.world_size * aggregate_loss(
+            policy,
+            m,
+            self.loss_aggregation,
+            num_sequences=num_sequences,
+            num_tokens=num_tokens,
+            max_tokens=self.sampling.max_new_tokens,
+        )
+        value_loss = self.world_size * aggregate_loss(value, m, "token_mean", num_tokens=num_tokens)
+        log_ratio = (logprobs.detach() - batch.old_logprobs[rows]) * m
+        stats.update(
             {
-                "train/loss": sums["loss"] / n,
-                "train/policy_loss": sums["policy_loss"] / n,
-                "train/value_loss": sums["value_loss"] / n,
-                "train/clip_ratio": sums["clipped"] / n,
-                "train/value_clipfrac": sums["value_clipped"] / n,
-                "train/entropy": sums["entropy"] / n,
-                "train/approx_kl": sums["approx_kl"] / n,
-                "train/grad_norm": sums["grad_norm"] / n,
-                "train/kl": mean_kl,
-                "train/kl_coef": kl_coef,
-                "train/explained_variance": explained_variance(old_values, returns, mask),
-                "train/value_mean": float((old_values * mask).sum() / mask.sum().clamp(min=1)),
-                "train/lr": optimizer.param_groups[0]["lr"],
-                "train/skipped_steps": float(self.nonfinite.skipped),
-                "perf/step_s": time.perf_counter() - scored.started,
+                "train/policy_loss": float(policy_loss.detach()),
+                "train/value_loss": float(value_loss.detach()),
+                "train/value_clipfrac": float((value_clipped.float() * m).sum() * share),
+                "train/approx_kl": float((0.5 * log_ratio.pow(2)).sum() * share),
             }
         )
-        self.log_metrics(metrics, rollout.num_prompts)
+        return policy_loss + self.vf_coef * value_loss, stats
+
+    def finish(self, batch: UpdateBatch, metrics: dict[str, float]) -> None:
+        mask, k1 = batch.mask, batch.extra["k1"]
+        if self.kl_controller is not None and k1 is not None:
+            mean_k1 = float((k1 * mask).sum() / mask.sum().clamp(min=1))
+            self.kl_controller.update(mean_k1, n_steps=batch.rollout.completion_ids.shape[0])
+        old_values, returns = batch.extra["old_values"], batch.extra["returns"]
+        metrics.update(
+            {
+                "train/kl_coef": batch.kl_coef,
+                "train/explained_variance": explained_variance(old_values, returns, mask),
+                "train/value_mean": float((old_values * mask).sum() / mask.sum().clamp(min=1)),
+            }
+        )

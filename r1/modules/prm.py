@@ -7,13 +7,13 @@ from typing import Any
 import torch
 
 from r1.algorithms.losses import step_bce
+from r1.models.prm import prm_from_policy, step_logits
 from r1.modules.base import unpadded_rows
 from r1.modules.sft import SFTModule
-from r1.search.prm import prm_from_policy, step_logits
 
 
 class PRMModule(SFTModule):
-    """The policy's backbone with a new one-output head (r1.search.prm), trained with binary
+    """The policy's backbone with a new one-output head (r1.models.prm), trained with binary
     cross-entropy at step ends. The loop, LR schedule and non-finite guard are SFT's; the
     loss and the validation differ. Held-out metrics, on questions never trained on:
     - val/loss: the step loss;

@@ -12,8 +12,8 @@ from contextlib import nullcontext
 
 import torch
 
+from r1.algorithms.padding import pad_left
 from r1.algorithms.sampling import sample_tokens
-from r1.data.sft import pad_left
 from r1.models.forward import prefill_groups
 from r1.models.gather import unsharded
 from r1.rollout.types import Rollout, SamplingParams, build_rollout

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
+from r1.algorithms.padding import pad_left, pad_right
 from r1.checks import ConfigError, check_float, check_int
-from r1.data.sft import pad_left, pad_right
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from r1.checks import ConfigError
 from r1.models import load_model
 from r1.models.forward import completion_logprobs
 from r1.modules import GRPOModule
-from r1.rollout.callback import ScoredRollout
 from r1.rollout.hf import HFRolloutEngine
+from r1.rollout.producer import ScoredRollout
 from r1.rollout.types import SamplingParams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,9 +43,7 @@ def test_one_step_raises_the_positive_and_lowers_the_negative_completion():
     module = make_module(model, tokenizer)
     before = logprob_sums(model, rollout)
     advantages = torch.tensor([1.0, -1.0])
-    module.training_step(
-        {"scored": ScoredRollout(rollout, torch.tensor([1.0, 0.0]), advantages)}, 0
-    )
+    module.update(ScoredRollout(rollout, torch.tensor([1.0, 0.0]), advantages))
     after = logprob_sums(model, rollout)
     assert after[0] > before[0] and after[1] < before[1]
 
@@ -55,18 +53,14 @@ def test_second_inner_update_sees_a_ratio_other_than_one(monkeypatch):
     rollout = fixed_rollout(tokenizer)
     module = make_module(model, tokenizer, inner_updates=2)
     ratios = []
-    import r1.modules.grpo as grpo
-
-    real = grpo.clipped_policy_loss
+    real = module.policy_loss_fn
 
     def spy(logprobs, old, *args, **kwargs):
         ratios.append(torch.exp(logprobs - old).detach())
         return real(logprobs, old, *args, **kwargs)
 
-    monkeypatch.setattr(grpo, "clipped_policy_loss", spy)
-    module.training_step(
-        {"scored": ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0]))}, 0
-    )
+    module.policy_loss_fn = spy
+    module.update(ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0])))
     mask = rollout.completion_mask.bool()
     assert len(ratios) == 2
     torch.testing.assert_close(ratios[0][mask], torch.ones_like(ratios[0][mask]), atol=1e-5, rtol=0)
@@ -106,9 +100,7 @@ def test_masked_truncated_completions_do_not_move_the_policy():
     rollout.finished = torch.tensor([False, False])
     module = make_module(model, tokenizer, mask_truncated=True)
     before = copy.deepcopy(model.state_dict())
-    module.training_step(
-        {"scored": ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0]))}, 0
-    )
+    module.update(ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0])))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 

@@ -19,7 +19,7 @@ from r1.models import load_model
 from r1.modules import SFTModule
 from r1.modules.guards import NonFiniteError, NonFiniteGuard
 from r1.rewards import CompositeReward
-from r1.rollout.callback import RolloutCallback, ScoredRollout
+from r1.rollout.producer import RolloutProducer, ScoredRollout
 from r1.rollout.types import Rollout, SamplingParams
 
 
@@ -52,7 +52,7 @@ def train_once(module, rollout):
     scored = ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0]))
     logged = {}
     module.log = lambda name, value, **_: logged.__setitem__(name, value)
-    module.training_step({"scored": scored}, 0)
+    module.update(scored)
     return logged
 
 
@@ -146,7 +146,7 @@ class EmptyAndUniformEngine:
 
 
 def test_empty_completions_and_zero_spread_groups_are_counted_and_train(tiny):
-    callback = RolloutCallback(
+    producer = RolloutProducer(
         EmptyAndUniformEngine(),
         CompositeReward({"accuracy": {}, "format_strict": {}}, workers=0),
         SamplingParams(max_new_tokens=3),
@@ -154,9 +154,7 @@ def test_empty_completions_and_zero_spread_groups_are_counted_and_train(tiny):
     )
     problems = [Problem(question="q1", answer="7"), Problem(question="q2", answer="7")]
     batch = {"problems": problems, "prompts": ["q1", "q2"], "prompt_ids": [[5, 6], [5, 7]]}
-    trainer = type("T", (), {"global_step": 0, "datamodule": None})()
-    callback.on_train_batch_start(trainer, None, batch, 0)
-    scored = batch["scored"]
+    scored = producer.produce(batch, step=0)
     assert scored.metrics["train/empty_completions"] == 0.25
     assert scored.metrics["train/zero_spread_groups"] == 0.5
     assert torch.equal(scored.advantages[2:], torch.zeros(2))  # no signal, no NaN
@@ -166,7 +164,7 @@ def test_empty_completions_and_zero_spread_groups_are_counted_and_train(tiny):
     module = make_module(model, tokenizer)
     logged = {}
     module.log = lambda name, value, **_: logged.__setitem__(name, value)
-    module.training_step(batch, 0)
+    module.update(scored)
     assert math.isfinite(logged["train/loss"]) and module.nonfinite.skipped == 0
 
 

@@ -14,7 +14,7 @@ from run_files import metrics_rows
 from r1.models import load_model
 from r1.modules import PPOModule
 from r1.rewards import CompositeReward
-from r1.rollout.callback import ScoredRollout
+from r1.rollout.producer import ScoredRollout
 from r1.rollout.types import concat_rollouts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,9 +60,7 @@ def test_the_critic_learns_a_learnable_reward():
     logged = driven(module)
     rewards = torch.tensor([1.0, 1.0, 0.0, 0.0])
     for _ in range(25):
-        module.training_step(
-            {"scored": ScoredRollout(rollout, rewards, torch.zeros(4))}, batch_idx=0
-        )
+        module.update(ScoredRollout(rollout, rewards, torch.zeros(4)))
     first, last = logged[0], logged[-1]
     assert last["train/value_loss"] < 0.1 * first["train/value_loss"]
     assert first["train/explained_variance"] == pytest.approx(0.0, abs=1e-6)  # values start at 0
@@ -103,7 +101,7 @@ def test_adaptive_kl_coefficient_moves_towards_its_target():
     )
     logged = driven(module)
     for _ in range(2):
-        module.training_step({"scored": ScoredRollout(rollout, torch.ones(2), torch.zeros(2))}, 0)
+        module.update(ScoredRollout(rollout, torch.ones(2), torch.zeros(2)))
     assert logged[0]["train/kl_coef"] == 0.1
     above = logged[0]["train/kl"] > 1e-6  # the KL the controller saw after step 0
     assert (logged[1]["train/kl_coef"] > 0.1) == above and logged[1]["train/kl_coef"] != 0.1
@@ -138,7 +136,11 @@ def test_ppo_stage_through_the_train_script(tmp_path):
     assert (run_dir / "checkpoint" / "config.json").exists()  # the policy, not the critic
 
 
-def test_ppo_refuses_dynamic_sampling(tiny):
+def test_ppo_refuses_grpo_settings(tiny):
     model, tokenizer = tiny
+    # GRPO-only settings are not PPO's: refused by name, not silently ignored
     with pytest.raises(ValueError, match="dynamic_sampling=true .* set it to false"):
         PPOModule(model, tokenizer, optimizer=None, reward=None, dynamic_sampling=True)
+    for setting in ("advantage", "process_reward"):
+        with pytest.raises(TypeError, match=setting):
+            PPOModule(model, tokenizer, optimizer=None, reward=None, **{setting: True})

@@ -87,7 +87,8 @@ def test_grpo_with_a_prm_reward_and_with_dense_step_rewards(tmp_path):
     # the PRM also scores held-out completions (val/reward/prm when they have steps at all)
     assert summary["after"]["val/reward_errors/prm"] == 0.0
 
-    run_train(tmp_path / "dense", *common, "+module.process_reward.name=tiny")
+    dense = ("module.advantage=grpo_process", "+module.process_reward.name=tiny")
+    run_train(tmp_path / "dense", *common, *dense)
     rows = read_metrics(tmp_path / "dense" / "run")
     scores = [float(r["train/prm_step_score"]) for r in rows if r.get("train/prm_step_score")]
     assert len(scores) == 2 and all(0.0 < s < 1.0 for s in scores)

@@ -1,13 +1,15 @@
-"""RolloutCallback with a fake engine: scoring, advantages, dynamic-sampling refills."""
+"""RolloutProducer with a fake engine: scoring, advantages, dynamic-sampling refills, the
+sample table, per-step advantages."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from rollout_fixtures import text_rollout
 
 from r1.data.problem import Problem
 from r1.rewards import CompositeReward
-from r1.rollout.callback import RolloutCallback
+from r1.rollout.producer import RolloutProducer
 from r1.rollout.types import SamplingParams
 
 
@@ -42,34 +44,26 @@ def batch_of(kinds):
     }
 
 
-class FakeDataModule:
-    refill_kind = "hard"
+class FakePromptSource:
+    def __init__(self, kind):
+        self.kind = kind
 
-    def random_problems(self, k):
-        return [Problem(question=self.refill_kind, answer="7")] * k
-
-    def prompt_batch(self, problems):
-        return batch_of([p.question for p in problems])
+    def random_prompt_batch(self, k):
+        return batch_of([self.kind] * k)
 
 
-class FakeTrainer:
-    global_step = 0
-    datamodule = FakeDataModule()
-
-
-def run(dynamic, refill_kind="hard"):
+def run(dynamic, refill_kind="hard", **settings):
     engine = FakeEngine()
-    FakeTrainer.datamodule.refill_kind = refill_kind
-    callback = RolloutCallback(
+    producer = RolloutProducer(
         engine,
         CompositeReward({"accuracy": {}}, workers=0),
         SamplingParams(max_new_tokens=3),
         group_size=4,
         dynamic_sampling=dynamic,
+        prompt_source=FakePromptSource(refill_kind) if dynamic else None,
+        **settings,
     )
-    batch = batch_of(["easy", "hard", "easy"])
-    callback.on_train_batch_start(FakeTrainer(), None, batch, 0)
-    return engine, batch["scored"]
+    return engine, producer.produce(batch_of(["easy", "hard", "easy"]), step=0)
 
 
 def test_scores_and_group_advantages():
@@ -107,7 +101,7 @@ def test_when_refills_run_out_the_dropped_groups_fill_the_batch():
 def test_peak_memory_restarts_for_each_run_of_a_multirun():
     import numpy as np
 
-    from r1.rollout.callback import peak_memory_gb, reset_peak_memory
+    from r1.rollout.producer import peak_memory_gb, reset_peak_memory
 
     block = np.ones(300_000_000 // 8)  # 0.3 GB, touched
     during = peak_memory_gb()
@@ -117,7 +111,7 @@ def test_peak_memory_restarts_for_each_run_of_a_multirun():
 
 
 def test_process_rewards_give_per_token_advantages():
-    from r1.algorithms.advantages import process_advantages
+    from r1.algorithms.advantages import StepRewards, process_advantages
 
     seen = []
 
@@ -126,19 +120,33 @@ def test_process_rewards_give_per_token_advantages():
         rows = len(rollout.texts)
         return [[float(i % 2), 1.0] for i in range(rows)], [[0, 2]] * rows
 
-    callback = RolloutCallback(
+    producer = RolloutProducer(
         FakeEngine(),
         CompositeReward({"accuracy": {}}, workers=0),
         SamplingParams(max_new_tokens=3),
         group_size=4,
-        step_rewards=step_rewards,
+        advantage="grpo_process",
+        step_scorer=step_rewards,
     )
-    batch = batch_of(["easy", "hard"])
-    callback.on_train_batch_start(FakeTrainer(), None, batch, 0)
-    scored = batch["scored"]
-    expected = process_advantages([[float(i % 2), 1.0] for i in range(8)], [[0, 2]] * 8, 4, width=3)
+    scored = producer.produce(batch_of(["easy", "hard"]), step=0)
+    steps = StepRewards([[float(i % 2), 1.0] for i in range(8)], [[0, 2]] * 8, width=3)
+    expected = process_advantages(torch.zeros(8), 4, steps=steps)
     assert seen == [["easy", "hard"]]
     assert scored.advantages.shape == (8, 3) and torch.equal(scored.advantages, expected)
     assert scored.advantages[1, 0] > 0 > scored.advantages[0, 0]  # step 1 scored 1 vs 0
     assert scored.metrics["train/prm_step_score"] == 0.75
     assert scored.metrics["train/steps_per_completion"] == 2
+
+
+def test_sample_rows_are_the_first_prompts_as_generated_on_recording_steps():
+    _, scored = run(dynamic=False, sample_every=1, sample_prompts=1)
+    assert [row["completion"] for row in scored.samples] == ["<answer>7</answer>"] * 4
+    assert scored.samples[0]["reward/accuracy"] == 1.0 and scored.samples[0]["step"] == 0
+    assert run(dynamic=False)[1].samples == []
+
+
+def test_a_per_step_advantage_without_a_step_scorer_is_refused():
+    with pytest.raises(ValueError, match="grpo_process"):
+        run(dynamic=False, advantage="grpo_process")
+    with pytest.raises(ValueError, match="prompt source"):
+        RolloutProducer(FakeEngine(), None, SamplingParams(), 4, dynamic_sampling=True)

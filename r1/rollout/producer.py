@@ -1,38 +1,55 @@
-"""RolloutCallback: before each RL training batch, sample G completions per prompt, score
-them, and compute advantages; after the optimizer step, push weights to the engine."""
+"""RolloutProducer: one RL step's data, made in plain Python (no Lightning).
+
+    prompts --> engine.generate (G per prompt) --> rewards.score --> [dynamic-sampling refills
+    from the prompt source] --> advantages (registered estimator) --> ScoredRollout
+
+The RL module calls `produce` at the top of its training step; the result moves forward once
+and nothing comes back through the batch.
+"""
 
 from __future__ import annotations
 
-import json
 import math
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import lightning as L
 import torch
 
-from r1.algorithms.advantages import compute_advantages, process_advantages
-from r1.eval.metrics import REFLECTION_WORDS, reflection_stats
+from r1.algorithms.advantages import ADVANTAGES, StepRewards
 from r1.rewards import CompositeReward, RewardSample
 from r1.rollout.engine import RolloutEngine
 from r1.rollout.types import Rollout, SamplingParams, concat_rollouts, select_groups
 
+# What an RL step starts from: problems, their rendered prompts and prompt token ids (unpadded)
+PromptBatch = Mapping[str, Any]
+
+
+class PromptSource(Protocol):
+    def random_prompt_batch(self, k: int) -> PromptBatch:
+        """k training prompts drawn at random (dynamic-sampling refills), from a generator
+        whose state the source saves and restores for an exact resume."""
+        ...
+
 
 @dataclass
 class ScoredRollout:
-    """A rollout with its rewards [N] (NaN = no signal), advantages [N] (or [N, C] per token
-    with process rewards), and the metrics of
-    this generation batch (train/reward*, rollout/*), ready for the policy update."""
+    """A generation batch ready for the policy update.
+
+    rollout: B prompts x G completions; rewards: [N] (NaN = no signal); advantages: [N] or
+    [N, C] (per token, from per-step rewards); metrics: train/reward*, train/zero_spread_groups,
+    rollout/*; samples: sample-table rows (prompt, completion, reward and its terms) when the
+    step is one that records them; started: perf_counter() when the step began.
+    """
 
     rollout: Rollout
     rewards: torch.Tensor
     advantages: torch.Tensor
     metrics: dict[str, float] = field(default_factory=dict)
-    started: float = 0.0  # perf_counter() when the step began, for perf/step_s
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    started: float = 0.0
 
 
 def reward_samples_for(
@@ -82,7 +99,22 @@ def reset_peak_memory() -> None:
         pass
 
 
-class RolloutCallback(L.Callback):
+StepScorer = Callable[[Rollout, Sequence[str]], tuple[list[list[float]], list[list[int]]]]
+
+
+class RolloutProducer:
+    """Generate, score, refill, compute advantages.
+
+    advantage: a registered estimator name (r1.algorithms.advantages.ADVANTAGES), or None for
+      none (PPO's advantages come from its critic: zeros here). A per-step estimator
+      (`grpo_process`) needs `step_scorer`: (rollout, prompts) -> (per-step rewards, index of
+      each step's last token) per completion, e.g. r1.models.prm.ProcessRewards.
+    dynamic_sampling (DAPO): groups whose rewards are all equal are dropped and replaced by
+      groups of fresh prompts from `prompt_source`, for up to `max_refills` rounds.
+    sample_every: every this many steps, `samples` holds the first `sample_prompts` prompts'
+      completions as generated and scored (before any refill).
+    """
+
     def __init__(
         self,
         engine: RolloutEngine,
@@ -91,49 +123,49 @@ class RolloutCallback(L.Callback):
         group_size: int,
         advantage: str | None = "grpo",
         dynamic_sampling: bool = False,
+        prompt_source: PromptSource | None = None,
         max_refills: int = 3,
-        reflection_words: Sequence[str] = REFLECTION_WORDS,
+        step_scorer: StepScorer | None = None,
         sample_every: int = 0,
         sample_prompts: int = 2,
-        step_rewards=None,
     ):
-        """step_rewards: None, or a callable (rollout, prompts) -> (per-step rewards, index of
-        each step's last token) per completion (r1.search.prm.ProcessRewards): GRPO with
-        process supervision, whose advantages are per token [N, C] from the step rewards
-        (r1.algorithms.advantages.process_advantages) instead of one per completion."""
+        if dynamic_sampling and prompt_source is None:
+            raise ValueError("dynamic sampling refills from a prompt source; none was given")
+        per_step = advantage is not None and ADVANTAGES.trait(advantage, "per_step", False)
+        if per_step != (step_scorer is not None):
+            raise ValueError(
+                f"advantage {advantage!r} and a step scorer go together (per-step estimators "
+                "need one, the others take none)"
+            )
         self.engine, self.reward, self.sampling = engine, reward, sampling
         self.group_size, self.advantage = group_size, advantage
-        self.dynamic_sampling, self.max_refills = dynamic_sampling, max_refills
-        self.reflection_words = tuple(reflection_words)
+        self.dynamic_sampling, self.prompt_source = dynamic_sampling, prompt_source
+        self.max_refills, self.step_scorer = max_refills, step_scorer
         self.sample_every, self.sample_prompts = sample_every, sample_prompts
-        self.step_rewards = step_rewards
 
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: dict, batch_idx: int
-    ) -> None:
+    def produce(self, batch: PromptBatch, step: int) -> ScoredRollout:
         started = time.perf_counter()
-        step = trainer.global_step
         rollout, rewards, metrics, output = self._generate_and_score(batch, step)
+        samples = []
         if self.sample_every and step % self.sample_every == 0:
-            self._log_samples(trainer, step, batch, rollout, output)
+            samples = self._sample_rows(step, batch, rollout, output)
         zero_spread = self._zero_spread(rewards)
         metrics["train/zero_spread_groups"] = zero_spread.float().mean().item()
         if self.dynamic_sampling:
-            rollout, rewards = self._refill(trainer, batch, rollout, rewards, zero_spread, step)
+            rollout, rewards = self._refill(batch, rollout, rewards, zero_spread, step)
         valid = ~torch.isnan(rewards)
-        if self.step_rewards is not None:
-            step_rewards, step_ends = self.step_rewards(rollout, batch["prompts"])
-            advantages = process_advantages(
-                step_rewards, step_ends, self.group_size, rollout.completion_ids.shape[1]
-            )
+        steps = None
+        if self.step_scorer is not None:
+            step_rewards, step_ends = self.step_scorer(rollout, batch["prompts"])
+            steps = StepRewards(step_rewards, step_ends, rollout.completion_ids.shape[1])
             scores = [r for row in step_rewards for r in row]
             metrics["train/prm_step_score"] = sum(scores) / len(scores) if scores else math.nan
             metrics["train/steps_per_completion"] = len(scores) / len(step_rewards)
-        elif self.advantage is None:  # the module computes its own (PPO: from its critic)
+        if self.advantage is None:
             advantages = torch.zeros_like(rewards)
         else:
-            advantages = compute_advantages(
-                self.advantage, torch.nan_to_num(rewards), self.group_size, valid
+            advantages = ADVANTAGES[self.advantage](
+                torch.nan_to_num(rewards), self.group_size, valid, steps
             )
         generated = int(rollout.completion_mask.sum())
         elapsed = time.perf_counter() - started
@@ -143,22 +175,24 @@ class RolloutCallback(L.Callback):
                 "train/stop_rate": rollout.finished.float().mean().item(),
                 "train/empty_completions": sum(not t.strip() for t in rollout.texts)
                 / max(len(rollout.texts), 1),
-                **{
-                    f"train/{k}": v
-                    for k, v in reflection_stats(rollout.texts, self.reflection_words).items()
-                },
                 "rollout/tokens": float(generated),
                 "rollout/tokens_per_s": generated / max(elapsed, 1e-9),
                 "perf/peak_mem_gb": peak_memory_gb(),
                 "rollout/s": elapsed,
             }
         )
-        batch["scored"] = ScoredRollout(rollout, rewards, advantages, metrics, started)
+        return ScoredRollout(rollout, rewards, advantages, metrics, samples, started)
 
-    def _log_samples(self, trainer: L.Trainer, step: int, batch: dict, rollout, output) -> None:
-        """A sample table: every completion of the first `sample_prompts` prompts of the
-        batch, as generated and scored (before any dynamic-sampling refill), with its reward
-        terms. Appended to <run dir>/samples.jsonl; also a W&B table when W&B logs."""
+    def _generate_and_score(self, batch: PromptBatch, step: int):
+        rollout = self.engine.generate(batch["prompt_ids"], self.sampling, self.group_size)
+        samples = reward_samples_for(
+            rollout, batch["problems"], batch["prompts"], self.sampling.max_new_tokens
+        )
+        scored = self.reward.score(samples, step=step)
+        rewards = torch.tensor([float("nan") if r is None else r for r in scored.total])
+        return rollout, rewards, scored.metrics("train"), scored
+
+    def _sample_rows(self, step: int, batch: PromptBatch, rollout, output) -> list[dict]:
         count = min(self.sample_prompts, len(batch["prompts"])) * self.group_size
         rows = []
         for i in range(count):
@@ -170,43 +204,16 @@ class RolloutCallback(L.Callback):
             }
             row.update({f"reward/{name}": values[i] for name, values in output.terms.items()})
             rows.append(row)
-        if trainer.is_global_zero:
-            path = Path(trainer.default_root_dir) / "samples.jsonl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a") as f:
-                f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        columns = list(rows[0]) if rows else []
-        for logger in trainer.loggers:
-            if hasattr(logger, "log_table") and rows:
-                data = [[row[c] for c in columns] for row in rows]
-                logger.log_table(key="train/samples", columns=columns, data=data)
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        reset_peak_memory()
-        # A resumed run restored the weights after the engine was built.
-        self.engine.update_weights(pl_module.model)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.engine.update_weights(pl_module.model)
-
-    def _generate_and_score(self, batch: dict, step: int):
-        rollout = self.engine.generate(batch["prompt_ids"], self.sampling, self.group_size)
-        samples = reward_samples_for(
-            rollout, batch["problems"], batch["prompts"], self.sampling.max_new_tokens
-        )
-        scored = self.reward.score(samples, step=step)
-        rewards = torch.tensor([float("nan") if r is None else r for r in scored.total])
-        return rollout, rewards, scored.metrics("train"), scored
+        return rows
 
     def _zero_spread(self, rewards: torch.Tensor) -> torch.Tensor:
         """[B] True for groups whose rewards are all equal (they carry no learning signal)."""
         grouped = torch.nan_to_num(rewards, nan=0.0).view(-1, self.group_size)
         return (grouped == grouped[:, :1]).all(1)
 
-    def _refill(self, trainer, batch, rollout, rewards, zero_spread, step):
-        """Dynamic sampling (DAPO): drop groups with zero reward spread and sample fresh prompts
-        until the batch is full again or `max_refills` rounds are spent (then the dropped
-        groups fill the rest)."""
+    def _refill(self, batch, rollout, rewards, zero_spread, step):
+        """Drop zero-spread groups and sample fresh prompts until the batch is full again or
+        `max_refills` rounds are spent (then the dropped groups fill the rest)."""
         wanted = len(batch["problems"])
         keep = ~zero_spread
         parts, part_rewards = (
@@ -214,12 +221,11 @@ class RolloutCallback(L.Callback):
             [rewards.view(-1, self.group_size)[keep].flatten()],
         )
         kept = int(keep.sum())
-        datamodule = trainer.datamodule
         for _ in range(self.max_refills):
             missing = wanted - kept
             if missing <= 0:
                 break
-            extra = datamodule.prompt_batch(datamodule.random_problems(missing))
+            extra = self.prompt_source.random_prompt_batch(missing)
             more, more_rewards, _, _ = self._generate_and_score(extra, step)
             good = ~self._zero_spread(more_rewards)
             parts.append(select_groups(more, good))
