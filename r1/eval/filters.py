@@ -45,11 +45,12 @@ from typing import Any
 
 from r1.checks import ConfigError, check_choice, check_float, check_int
 from r1.data.problem import Problem
-from r1.eval.heldout import Completion, score_completion
+from r1.eval.heldout import score_completion
 from r1.rewards.accuracy import ANSWER_SOURCES
 from r1.rewards.language import lang_consistency, normalize_language, think_text
 from r1.rewards.repetition import repetition_rate
 from r1.rewards.types import RewardSample
+from r1.rollout.types import Generation
 from r1.text import ANSWER_OPEN
 
 FILTER_NAMES = ("correct", "language", "paragraphs", "code", "repetition")
@@ -64,7 +65,7 @@ _CODE = re.compile(r"```|<code\b[^>]*>", re.I)
 class Candidate:
     problem: Problem
     prompt: str  # the rendered prompt the completion was sampled from
-    completion: Completion
+    completion: Generation
 
 
 @dataclass(frozen=True)

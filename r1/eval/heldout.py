@@ -11,33 +11,20 @@ from r1.data.problem import Problem
 from r1.rewards.accuracy import answer_is_correct, extract_answer
 from r1.rewards.types import RewardError, RewardSample
 from r1.rollout.hf import HFRolloutEngine
-from r1.rollout.types import SamplingParams
+from r1.rollout.types import Generation, SamplingParams
 from r1.text import last_number, parse_completion
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str  # decoded completion, special tokens removed
-    num_tokens: int  # generated tokens up to and including EOS
-    stopped: bool  # ended with EOS before the token limit
 
 
 def sample_completions(
     engine, prompt_ids: Sequence[Sequence[int]], params: SamplingParams, n: int = 1
-) -> list[Completion]:
+) -> list[Generation]:
     """n completions per prompt (unpadded token ids), a prompt's n contiguous."""
-    rollout = engine.generate([list(p) for p in prompt_ids], params, n=n)
-    return [
-        Completion(text=text, num_tokens=int(length), stopped=bool(stopped))
-        for text, length, stopped in zip(
-            rollout.texts, rollout.completion_lengths, rollout.finished
-        )
-    ]
+    return engine.generate([list(p) for p in prompt_ids], params, n=n).generations()
 
 
 def generate_greedy(
     model, tokenizer, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, max_new_tokens: int
-) -> list[Completion]:
+) -> list[Generation]:
     """prompt_ids, prompt_mask: [B, P], left-padded. Greedy decoding with the rollout engine
     RL uses, so held-out scores see the same generation code as training."""
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0)
@@ -69,33 +56,41 @@ def judged(answer: str | None, problem: Problem) -> tuple[bool, bool]:
 
 
 def score_completion(
-    problem: Problem, completion: Completion, answer_source: str = "answer_tag"
+    problem: Problem, completion: Generation, answer_source: str = "answer_tag"
 ) -> Score:
-    """answer_source: where the final answer is read for `correct`: the last <answer> block,
-    the last \\boxed{}, or the last number (for tasks that ask for the bare answer)."""
-    parsed = parse_completion(completion.text)
-    answer = extract_answer(completion.text, answer_source)
+    return score_text(problem, completion.text, completion.finished, answer_source)
+
+
+def score_text(
+    problem: Problem, text: str, finished: bool, answer_source: str = "answer_tag"
+) -> Score:
+    """The strict held-out score of a completion `text` that ended within its budget or not
+    (`finished`; search scores texts it assembled itself). answer_source: where the final
+    answer is read for `correct`: the last <answer> block, the last \\boxed{}, or the last
+    number (for tasks that ask for the bare answer)."""
+    parsed = parse_completion(text)
+    answer = extract_answer(text, answer_source)
     answer_right, error = judged(answer, problem)
     lenient = answer_right
     if not answer_right and problem.task != "countdown":
-        lenient, lenient_error = judged(last_number(completion.text), problem)
+        lenient, lenient_error = judged(last_number(text), problem)
         error |= lenient_error
     return Score(
-        correct=completion.stopped and answer_right,
+        correct=finished and answer_right,
         correct_lenient=lenient,
-        strict_format=completion.stopped and parsed.strict,
+        strict_format=finished and parsed.strict,
         grader_error=error,
     )
 
 
-def summarize(scores: Sequence[Score], completions: Sequence[Completion]) -> dict[str, float]:
+def summarize(scores: Sequence[Score], completions: Sequence[Generation]) -> dict[str, float]:
     """Mean metrics over a set of completions (names without the `val/` prefix)."""
     n = max(len(scores), 1)
     return {
         "accuracy": sum(s.correct for s in scores) / n,
         "accuracy_lenient": sum(s.correct_lenient for s in scores) / n,
         "format_rate": sum(s.strict_format for s in scores) / n,
-        "stop_rate": sum(c.stopped for c in completions) / n,
+        "stop_rate": sum(c.finished for c in completions) / n,
         "completion_len": sum(c.num_tokens for c in completions) / n,
         "grader_errors": float(sum(s.grader_error for s in scores)),
     }
@@ -104,7 +99,7 @@ def summarize(scores: Sequence[Score], completions: Sequence[Completion]) -> dic
 def reward_samples(
     problems: Sequence[Problem],
     prompts: Sequence[str],
-    completions: Sequence[Completion],
+    completions: Sequence[Generation],
     max_tokens: int,
 ) -> list[RewardSample]:
     return [
@@ -116,7 +111,7 @@ def reward_samples(
             prompt=prompt,
             num_tokens=c.num_tokens,
             max_tokens=max_tokens,
-            truncated=not c.stopped,
+            truncated=not c.finished,
         )
         for p, prompt, c in zip(problems, prompts, completions)
     ]

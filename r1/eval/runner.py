@@ -15,7 +15,6 @@ from tqdm.auto import tqdm
 
 from r1.data.problem import Problem
 from r1.eval.heldout import (
-    Completion,
     judged,
     reward_samples,
     sample_completions,
@@ -30,7 +29,7 @@ from r1.eval.metrics import (
 )
 from r1.rewards import CompositeReward
 from r1.rewards.accuracy import extract_answer
-from r1.rollout.types import SamplingParams
+from r1.rollout.types import Generation, SamplingParams
 
 
 @dataclass
@@ -117,7 +116,7 @@ def evaluate(
     without one are left out); the `reward` terms, if given, are reported as reward/<term>.
     """
     params = params or SamplingParams(max_new_tokens=256, temperature=0.6, top_p=0.95)
-    completions: list[Completion] = []
+    completions: list[Generation] = []
     batches = range(0, len(problems), batch_size)
     for start in tqdm(batches, desc=f"evaluating (k={k})", unit="batch", disable=not progress):
         chunk = [list(ids) for ids in prompt_ids[start : start + batch_size]]
@@ -131,7 +130,7 @@ def evaluate(
         own = completions[i * k : (i + 1) * k]
         own_scores = [score_completion(problem, c, answer_source) for c in own]
         scores += own_scores
-        answers = [extract_answer(c.text, answer_source) if c.stopped else None for c in own]
+        answers = [extract_answer(c.text, answer_source) if c.finished else None for c in own]
         vote = majority_answer(answers)
         voted_right, vote_error = judged(vote, problem)
         grader_errors += vote_error
@@ -157,7 +156,7 @@ def evaluate(
         "cons@k": solved_by_vote / max(len(problems), 1),
         "accuracy_lenient": sum(s.correct_lenient for s in scores) / n,
         "format_rate": sum(s.strict_format for s in scores) / n,
-        "stop_rate": sum(c.stopped for c in completions) / n,
+        "stop_rate": sum(c.finished for c in completions) / n,
         # k x mean completion length: the generated-token budget a search is compared at
         "tokens_per_problem": sum(c.num_tokens for c in completions) / max(len(problems), 1),
         "grader_errors": float(grader_errors + sum(s.grader_error for s in scores)),

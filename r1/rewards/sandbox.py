@@ -171,7 +171,10 @@ def run_many(
     failed gets its SandboxError in its place; the other jobs keep their results."""
     if not jobs:
         return []
-    plan = _plan()
+    try:
+        plan = _plan()
+    except SandboxError as err:  # no mode works (now): every job's sandbox failed; the next
+        return [err] * len(jobs)  # call detects again, as nothing was cached
     workers = min(max_workers or os.cpu_count() or 1, len(jobs))
 
     def one(job: tuple[str, str]) -> SandboxResult | SandboxError:

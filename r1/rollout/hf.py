@@ -49,8 +49,8 @@ class HFRolloutEngine:
             ]
         tokens = [row for piece in pieces for row in piece[0]]
         logprobs = [row for piece in pieces for row in piece[1]]
-        finished = [f for piece in pieces for f in piece[2]]
-        return build_rollout(self.tokenizer, prompt_ids, tokens, logprobs, finished, n)
+        ends = [e for piece in pieces for e in piece[2]]
+        return build_rollout(self.tokenizer, prompt_ids, tokens, logprobs, ends, n)
 
     @torch.no_grad()
     def _generate_chunk(self, prompts: Sequence[Sequence[int]], params: SamplingParams, n: int):
@@ -81,7 +81,7 @@ class HFRolloutEngine:
         next_position = positions[:, -1:].repeat_interleave(n, 0) + 1  # [N, 1]
         rows = logits.shape[0]
         done = torch.zeros(rows, dtype=torch.bool, device=device)
-        stopped = torch.zeros(rows, dtype=torch.bool, device=device)
+        ended_by_eos = torch.zeros(rows, dtype=torch.bool, device=device)
         step_tokens, step_logprobs, step_alive = [], [], []  # each [N] per step
         for step in range(params.max_new_tokens):
             token, logprob = sample_tokens(logits, params.temperature, params.top_p, params.top_k)
@@ -90,11 +90,11 @@ class HFRolloutEngine:
             step_logprobs.append(logprob)
             step_alive.append(alive)
             hit = alive & (token == eos)
+            ended_by_eos |= hit
             if params.stop:
                 hit |= self._hit_stop_string(
                     torch.stack(step_tokens, 1), torch.stack(step_alive, 1), alive, params.stop
                 )
-            stopped |= hit
             done |= hit
             if done.all() or step == params.max_new_tokens - 1:
                 break
@@ -115,7 +115,11 @@ class HFRolloutEngine:
         lengths = kept.sum(1).tolist()
         tokens = [row[:k] for row, k in zip(token_rows, lengths)]
         logprobs = [row[:k] for row, k in zip(logprob_rows, lengths)]
-        return tokens, logprobs, stopped.cpu().tolist()
+        ends = [
+            "eos" if by_eos else "stop" if finished else "length"
+            for by_eos, finished in zip(ended_by_eos.cpu().tolist(), done.cpu().tolist())
+        ]
+        return tokens, logprobs, ends
 
     def _hit_stop_string(
         self, tokens: torch.Tensor, kept: torch.Tensor, alive: torch.Tensor, stops: Sequence[str]

@@ -20,8 +20,13 @@ import torch
 
 from r1.algorithms.advantages import ADVANTAGES, StepRewards
 from r1.rewards import CompositeReward, RewardSample
-from r1.rollout.engine import RolloutEngine
-from r1.rollout.types import Rollout, SamplingParams, concat_rollouts, select_groups
+from r1.rollout.types import (
+    Rollout,
+    RolloutEngine,
+    SamplingParams,
+    concat_rollouts,
+    select_groups,
+)
 
 # What an RL step starts from: problems, their rendered prompts and prompt token ids (unpadded)
 PromptBatch = Mapping[str, Any]

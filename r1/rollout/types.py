@@ -1,10 +1,12 @@
-"""What a rollout engine returns, and the sampling settings it takes."""
+"""The records of generation and the engine interface: the sampling settings an engine takes
+(SamplingParams), what it returns (Rollout: a batch; Generation: one completion), and the
+RolloutEngine protocol every engine (HF, vLLM) implements."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
@@ -39,6 +41,40 @@ def sampling_params(settings: Mapping[str, Any] | None) -> SamplingParams:
     return SamplingParams(**{**settings, "stop": tuple(settings.get("stop") or ())})
 
 
+END_REASONS = ("eos", "stop", "length")
+End = Literal["eos", "stop", "length"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One completion, the same record wherever r1 generates (training rollouts, held-out
+    evaluation, rejection sampling, step labelling, search).
+
+    text: decoded, special tokens removed, a stop string kept; token_ids: the generated
+    tokens, EOS included; logprobs: each token's log-prob under the sampling distribution
+    (softmax(logits / temperature), before top-p/top-k truncation); end: why it ended: `eos`
+    (the model's end token), `stop` (a stop string), `length` (the token budget ran out)."""
+
+    text: str
+    token_ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    end: End
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def logprob(self) -> float:
+        """The completion's log-probability under the sampling distribution."""
+        return float(sum(self.logprobs))
+
+    @property
+    def finished(self) -> bool:
+        """It ended within the budget (EOS or a stop string), not by running out of tokens."""
+        return self.end != "length"
+
+
 @dataclass
 class Rollout:
     """G completions for each of B prompts: N = B * G rows, a prompt's G rows contiguous.
@@ -48,7 +84,7 @@ class Rollout:
     completion_mask: [N, C] 1 on generated tokens, up to and including EOS or a stop string.
     sampling_logprobs: [N, C] log-prob of each sampled token under the sampling distribution
       (softmax(logits / temperature), before top-p/top-k truncation); 0 where masked.
-    finished: [N] True if the completion ended with EOS or a stop string within the budget.
+    ends: N reasons each completion ended: eos | stop | length (see Generation).
     texts: N decoded completions (special tokens removed, stop strings kept).
     """
 
@@ -57,9 +93,31 @@ class Rollout:
     completion_ids: torch.Tensor
     completion_mask: torch.Tensor
     sampling_logprobs: torch.Tensor
-    finished: torch.Tensor
+    ends: list[str]
     texts: list[str]
     group_size: int
+
+    def __post_init__(self):
+        unknown = sorted(set(self.ends) - set(END_REASONS))
+        if unknown or len(self.ends) != len(self.texts):
+            raise ValueError(
+                f"{len(self.ends)} end reasons for {len(self.texts)} completions "
+                f"(valid: {', '.join(END_REASONS)}; got {unknown or 'the wrong count'})"
+            )
+
+    @property
+    def finished(self) -> torch.Tensor:  # [N] bool
+        """True where a completion ended within the budget (EOS or a stop string)."""
+        return torch.tensor([end != "length" for end in self.ends], dtype=torch.bool)
+
+    def generations(self) -> list[Generation]:
+        """The N completions as records, a prompt's G contiguous."""
+        lengths = self.completion_lengths.tolist()
+        ids, logprobs = self.completion_ids.tolist(), self.sampling_logprobs.tolist()
+        return [
+            Generation(text, tuple(ids[i][: lengths[i]]), tuple(logprobs[i][: lengths[i]]), end)
+            for i, (text, end) in enumerate(zip(self.texts, self.ends))
+        ]
 
     @property
     def num_prompts(self) -> int:
@@ -79,11 +137,11 @@ def build_rollout(
     prompt_ids: Sequence[Sequence[int]],
     tokens: Sequence[Sequence[int]],
     logprobs: Sequence[Sequence[float]],
-    finished: Sequence[bool],
+    ends: Sequence[str],
     group_size: int,
 ) -> Rollout:
     """A Rollout from an engine's per-sample lists (B prompts; N = B * G completions, each
-    prompt's G contiguous): token ids, their sampling log-probs, and whether each stopped."""
+    prompt's G contiguous): token ids, their sampling log-probs, and why each ended."""
     pad = tokenizer.pad_token_id
     width = max((len(r) for r in logprobs), default=0)
     return Rollout(
@@ -94,7 +152,7 @@ def build_rollout(
         sampling_logprobs=torch.tensor(
             [list(r) + [0.0] * (width - len(r)) for r in logprobs], dtype=torch.float32
         ),
-        finished=torch.tensor(list(finished), dtype=torch.bool),
+        ends=list(ends),
         texts=tokenizer.batch_decode(tokens, skip_special_tokens=True),
         group_size=group_size,
     )
@@ -125,7 +183,7 @@ def concat_rollouts(parts: list[Rollout]) -> Rollout:
         completion_ids=cat("completion_ids", left=False),
         completion_mask=cat("completion_mask", left=False),
         sampling_logprobs=cat("sampling_logprobs", left=False),
-        finished=torch.cat([p.finished for p in parts]),
+        ends=[e for p in parts for e in p.ends],
         texts=[t for p in parts for t in p.texts],
         group_size=parts[0].group_size,
     )
@@ -140,7 +198,21 @@ def select_groups(rollout: Rollout, keep: torch.Tensor) -> Rollout:
         completion_ids=rollout.completion_ids[rows],
         completion_mask=rollout.completion_mask[rows],
         sampling_logprobs=rollout.sampling_logprobs[rows],
-        finished=rollout.finished[rows],
+        ends=[e for e, r in zip(rollout.ends, rows.tolist()) if r],
         texts=[t for t, r in zip(rollout.texts, rows.tolist()) if r],
         group_size=rollout.group_size,
     )
+
+
+@runtime_checkable
+class RolloutEngine(Protocol):
+    def generate(
+        self, prompt_ids: Sequence[Sequence[int]], params: SamplingParams, n: int
+    ) -> Rollout:
+        """Sample `n` completions for each prompt (token ids, no padding)."""
+        ...
+
+    def update_weights(self, model: torch.nn.Module) -> None:
+        """Make the engine sample from `model`'s current weights (a no-op for an engine that
+        samples with the training model itself)."""
+        ...

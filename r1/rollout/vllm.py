@@ -219,5 +219,13 @@ class VLLMRolloutEngine:
             [position[token].logprob for position, token in zip(s.logprobs, s.token_ids)]
             for s in samples
         ]
-        finished = [s.finish_reason == "stop" for s in samples]  # EOS or a stop string
-        return build_rollout(self.tokenizer, prompt_ids, tokens, logprobs, finished, n)
+        # finish_reason "stop" is EOS or a stop string: stop_reason names the string (None: EOS)
+        ends = [
+            "length"
+            if s.finish_reason != "stop"
+            else "stop"
+            if isinstance(getattr(s, "stop_reason", None), str)
+            else "eos"
+            for s in samples
+        ]
+        return build_rollout(self.tokenizer, prompt_ids, tokens, logprobs, ends, n)

@@ -64,10 +64,10 @@ from tqdm import tqdm
 from r1.checks import ConfigError, check_choice, check_int
 from r1.data.loaders import DataError, json_object, read_jsonl
 from r1.data.problem import Problem
-from r1.eval.heldout import Completion, score_completion
+from r1.eval.heldout import score_text
 from r1.rewards.accuracy import ANSWER_SOURCES, extract_answer
-from r1.rollout.types import SamplingParams
-from r1.search.policy import Continuation, continue_texts
+from r1.rollout.types import Generation, SamplingParams
+from r1.search.policy import continue_texts
 from r1.search.steps import LABEL_MODES, label_steps
 from r1.text import completion_steps, steps_text
 
@@ -275,7 +275,7 @@ class _Solution:
     """A sampled solution being labelled; labels[i] is None until known."""
 
     problem_index: int
-    continuation: Continuation
+    continuation: Generation
     steps: list[str]
     outcome: bool
     labels: list[float | None]
@@ -290,7 +290,7 @@ def _holds_final_answer(prefix: str, final: str | None, source: str) -> bool:
 def _prepare(
     problem_index: int,
     problem: Problem,
-    continuation: Continuation,
+    continuation: Generation,
     settings: LabelSettings,
     report: LabelReport,
 ) -> _Solution | None:
@@ -303,8 +303,8 @@ def _prepare(
         report.skipped["too_many_steps"] += 1
         return None
     source = settings.answer_source
-    solution = Completion(continuation.text, continuation.tokens, stopped=continuation.ended)
-    outcome = score_completion(problem, solution, source).correct
+    ended = continuation.end == "eos"
+    outcome = score_text(problem, continuation.text, ended, source).correct
     final = extract_answer(continuation.text, source)
     labels: list[float | None] = []
     for i in range(len(steps)):
@@ -312,8 +312,7 @@ def _prepare(
         if i == len(steps) - 1:
             labels.append(float(outcome))
         elif _holds_final_answer(prefix, final, source):
-            answered = Completion(prefix, continuation.tokens, stopped=True)
-            labels.append(float(score_completion(problem, answered, source).correct))
+            labels.append(float(score_text(problem, prefix, True, source).correct))
         else:
             labels.append(None)
     report.steps_judged_directly += sum(label is not None for label in labels)
@@ -345,15 +344,11 @@ def _roll_out(
     for (p, steps), group in zip(distinct, groups):
         prefix = steps_text(steps)
         hits = [
-            score_completion(
-                problems[p],
-                Completion(prefix + c.text, c.tokens, stopped=c.ended),
-                settings.answer_source,
-            ).correct
+            score_text(problems[p], prefix + c.text, c.end == "eos", settings.answer_source).correct
             for c in group
         ]
         report.rollouts += len(group)
-        report.rollout_tokens += sum(c.tokens for c in group)
+        report.rollout_tokens += sum(c.num_tokens for c in group)
         label_of[(p, steps)] = label_steps([hits], settings.mode)[0]
     for (solution, i), key in zip(requests, keys):
         solution.labels[i] = label_of[key]
@@ -421,7 +416,7 @@ def label_problems(
         for index, group in zip(indices, sampled):
             for continuation in group:
                 report.solutions_sampled += 1
-                report.solution_tokens += continuation.tokens
+                report.solution_tokens += continuation.num_tokens
                 prepared = _prepare(index, problems[index], continuation, settings, report)
                 if prepared is not None:
                     solutions.append(prepared)

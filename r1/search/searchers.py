@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from r1.checks import ConfigError, check_choice, check_float, check_int
 from r1.data.problem import Problem
 from r1.data.templates import PromptTemplate
-from r1.eval.heldout import Completion, sample_completions, score_completion
+from r1.eval.heldout import sample_completions, score_completion, score_text
 from r1.eval.rejection import write_dataset
 from r1.eval.runner import EvalReport
 from r1.rewards.accuracy import extract_answer
@@ -93,8 +93,7 @@ def oracle_outcome(problem: Problem, answer_source: str = "answer_tag") -> Outco
     strict rule of held-out evaluation), else 0.0. Reads the gold answer: training only."""
 
     def outcome(completion: str, stopped: bool) -> float:
-        attempt = Completion(text=completion, num_tokens=0, stopped=stopped)
-        return float(score_completion(problem, attempt, answer_source).correct)
+        return float(score_text(problem, completion, stopped, answer_source).correct)
 
     return outcome
 
@@ -153,14 +152,14 @@ class PolicyExpander:
         for continuation in group:
             text = continuation.text.partition(STEP_SEPARATOR)[0].strip()
             if not text:
-                dropped_tokens += continuation.tokens
+                dropped_tokens += continuation.num_tokens
                 continue
-            ran_out = not (continuation.ended or continuation.stopped)
+            ran_out = not continuation.finished
             if ran_out:
                 self.truncated.add(prefix + text + STEP_SEPARATOR)
-            prior = math.exp(continuation.logprob / max(continuation.tokens, 1))
-            terminal = continuation.ended or ran_out or ANSWER_CLOSE in text
-            candidates.append(Candidate(text, prior, continuation.tokens, terminal))
+            prior = math.exp(continuation.logprob / max(continuation.num_tokens, 1))
+            terminal = continuation.end == "eos" or ran_out or ANSWER_CLOSE in text
+            candidates.append(Candidate(text, prior, continuation.num_tokens, terminal))
         if candidates:
             first = candidates[0]
             candidates[0] = first._replace(tokens=first.tokens + dropped_tokens)
@@ -181,8 +180,8 @@ class RolloutEvaluator:
     def __call__(self, prefix: str) -> tuple[float, int]:
         so_far = _after_prompt(self.prompt, prefix)
         ((rollout,),) = continue_texts(self.engine, self.tokenizer, [prefix], self.params, 1)
-        value = self.outcome(so_far + rollout.text, rollout.ended or rollout.stopped)
-        return float(value), rollout.tokens
+        value = self.outcome(so_far + rollout.text, rollout.finished)
+        return float(value), rollout.num_tokens
 
 
 class PRMEvaluator:
@@ -330,7 +329,7 @@ class SearchOutcome:
 
 
 def _scored(problem: Problem, text: str, tokens: int, stopped: bool, answer_source: str):
-    return score_completion(problem, Completion(text, tokens, stopped), answer_source)
+    return score_text(problem, text, stopped, answer_source)
 
 
 def choose_best(values: Sequence[float | None], stopped: Sequence[bool]) -> int:
@@ -375,7 +374,7 @@ def best_of_n(
         for i, problem in enumerate(problems[start : start + batch_size]):
             own = samples[i * n : (i + 1) * n]
             values = [aggregate_step_scores(s, aggregate) for s in scores[i * n : (i + 1) * n]]
-            best = choose_best(values, [c.stopped for c in own])
+            best = choose_best(values, [c.finished for c in own])
             chosen = own[best]
             score = score_completion(problem, chosen, answer_source)
             outcomes.append(
@@ -383,7 +382,7 @@ def best_of_n(
                     completion=chosen.text,
                     correct=score.correct,
                     strict_format=score.strict_format,
-                    stopped=chosen.stopped,
+                    stopped=chosen.finished,
                     tokens_used=sum(c.num_tokens for c in own),
                     value=values[best],
                     candidates=n,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from rollout_fixtures import generation
 
 from r1.checks import ConfigError
 from r1.data import Problem
@@ -12,7 +13,6 @@ from r1.eval.filters import (
     failed_filters,
     normalized,
 )
-from r1.eval.heldout import Completion
 
 EN = Problem(question="What is 2 + 3?", answer="5", task="arithmetic", meta={"language": "en"})
 ZH = Problem(question="2 加 3 等于多少？", answer="5", task="arithmetic", meta={"language": "zh"})
@@ -70,7 +70,7 @@ OFF = {
 
 
 def candidate(text: str, stopped: bool = True, problem=EN, prompt=PROMPT_EN) -> Candidate:
-    return Candidate(problem, prompt, Completion(text=text, num_tokens=50, stopped=stopped))
+    return Candidate(problem, prompt, generation(text, 50, stopped))
 
 
 def test_preconditions_of_the_samples():

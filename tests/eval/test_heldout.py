@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from rollout_fixtures import generation
 
 from r1.data import Problem
-from r1.eval.heldout import Completion, generate_greedy, score_completion, summarize
+from r1.eval.heldout import generate_greedy, score_completion, summarize
 
 PROBLEM = Problem(question="What is 2 + 3?", answer="5", task="arithmetic")
 GOOD = "<think>\n2 + 3 = 5\n</think>\n<answer>5</answer>"
@@ -28,7 +29,7 @@ GOOD = "<think>\n2 + 3 = 5\n</think>\n<answer>5</answer>"
     ],
 )
 def test_score_completion(text, stopped, correct, lenient, strict_format):
-    score = score_completion(PROBLEM, Completion(text=text, num_tokens=10, stopped=stopped))
+    score = score_completion(PROBLEM, generation(text, 10, stopped))
     assert (score.correct, score.correct_lenient, score.strict_format) == (
         correct,
         lenient,
@@ -37,7 +38,7 @@ def test_score_completion(text, stopped, correct, lenient, strict_format):
 
 
 def test_summarize_means():
-    completions = [Completion(GOOD, 10, True), Completion("7", 30, False)]
+    completions = [generation(GOOD, 10, True), generation("7", 30, False)]
     scores = [score_completion(PROBLEM, c) for c in completions]
     assert summarize(scores, completions) == {
         "accuracy": 0.5,
@@ -60,7 +61,9 @@ def test_generate_greedy_stops_at_eos_and_matches_unbatched(tiny):
     alone = generate_greedy(
         model, tokenizer, torch.tensor([ids[1]]), torch.ones(1, len(ids[1]), dtype=torch.long), 8
     )
-    assert batched[1] == alone[0]  # left padding does not change what is generated
+    # left padding does not change what is generated (log-probs may differ in the last bit)
+    same = (batched[1].text, batched[1].token_ids, batched[1].end)
+    assert same == (alone[0].text, alone[0].token_ids, alone[0].end)
     assert all(c.num_tokens <= 8 for c in batched)
     for mode in (True, False):  # the caller's train/eval mode is restored
         model.train(mode)

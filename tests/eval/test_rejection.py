@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 
 import torch
-from rollout_fixtures import text_rollout
+from rollout_fixtures import generation, text_rollout
 
 from r1.data.problem import Problem
 from r1.eval.filters import FILTER_NAMES, Candidate, FilterSettings, failed_filters
-from r1.eval.heldout import Completion
 from r1.eval.rejection import reject_sample, write_dataset
 from r1.rollout.types import SamplingParams
 
@@ -101,7 +100,7 @@ def test_tiny_model_rows_pass_every_filter_and_the_report_adds_up(tiny, tmp_path
         candidate = Candidate(
             by_question[row["question"]],
             row["question"],
-            Completion(row["completion"], num_tokens=1, stopped=True),
+            generation(row["completion"]),
         )
         assert failed_filters(candidate, filters) == []
     path = write_dataset(rows, report, tmp_path)

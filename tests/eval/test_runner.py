@@ -35,7 +35,7 @@ class ScriptedEngine:
                 [[1, 1, 1, 1] if t.endswith("...") else [1, 1, 0, 0] for t in texts]
             ),
             sampling_logprobs=torch.zeros(rows, 4),
-            finished=torch.tensor([not t.endswith("...") for t in texts]),
+            ends=["length" if t.endswith("...") else "eos" for t in texts],
             texts=texts,
             group_size=n,
         )

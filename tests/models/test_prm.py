@@ -151,7 +151,7 @@ def test_process_rewards_score_the_steps_read_off_the_tokens(tokenizer) -> None:
         )
         assert ends[-1] == len(ids) - 1  # the answer step ends at EOS
     rollout = build_rollout(
-        tokenizer, [[1, 2]], tokens, [[0.0] * len(t) for t in tokens], [True, True], 2
+        tokenizer, [[1, 2]], tokens, [[0.0] * len(t) for t in tokens], ["eos", "eos"], 2
     )
     prm, _ = load_prm(name="tiny")
     scorer = PRMScorer(prm, tokenizer)

@@ -97,7 +97,7 @@ def test_shared_prefix_equals_full_forward_in_logprobs_and_gradients():
 def test_masked_truncated_completions_do_not_move_the_policy():
     model, tokenizer = load_model("tiny", seed=3)
     rollout = fixed_rollout(tokenizer)
-    rollout.finished = torch.tensor([False, False])
+    rollout.ends = ["length", "length"]
     module = make_module(model, tokenizer, mask_truncated=True)
     before = copy.deepcopy(model.state_dict())
     module.update(ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0])))

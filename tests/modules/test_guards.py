@@ -136,7 +136,7 @@ class EmptyAndUniformEngine:
             completion_ids=torch.ones(4, 3, dtype=torch.long),
             completion_mask=mask,
             sampling_logprobs=torch.zeros(4, 3),
-            finished=torch.tensor([True, True, True, True]),
+            ends=["eos"] * 4,
             texts=texts,
             group_size=n,
         )

@@ -72,7 +72,7 @@ class ScriptedPolicy:
                 ids_out = ids_out + [tok.eos_token_id] if ended else ids_out
                 tokens.append(ids_out)
                 logprobs.append([-0.5] * len(ids_out))
-                finished.append(ended)
+                finished.append("eos" if ended else "length")
         self.calls.append((prefixes, n))
         return build_rollout(tok, prompt_ids, tokens, logprobs, finished, n)
 

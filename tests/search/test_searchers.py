@@ -53,14 +53,14 @@ TOKENIZER = CharTokenizer()
 
 
 def _sample(text: str, logprob: float, eos: bool, stop_at_newline: bool, limit: int):
-    """(token ids, per-token log-probs, finished) of writing `text` (+ EOS) under `limit`."""
+    """(token ids, per-token log-probs, end) of writing `text` (+ EOS) under `limit`."""
     tokens = TOKENIZER(text)["input_ids"] + ([EOS] if eos else [])
-    finished = True
+    end = "eos" if eos else "stop"
     if len(tokens) > limit:
-        tokens, finished = tokens[:limit], False
+        tokens, end = tokens[:limit], "length"
     elif not eos and not stop_at_newline:
-        finished = False  # nothing ended it: the policy would go on
-    return tokens, [logprob] * len(tokens), finished
+        end = "length"  # nothing ended it: the policy would go on
+    return tokens, [logprob] * len(tokens), end
 
 
 class ScriptedPolicy:

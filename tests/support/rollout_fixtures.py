@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from r1.rollout.types import Rollout
+from r1.rollout.types import Generation, Rollout
 
 
 def text_rollout(prompt_ids, texts, n: int) -> Rollout:
@@ -17,7 +17,12 @@ def text_rollout(prompt_ids, texts, n: int) -> Rollout:
         completion_ids=torch.ones(rows, 3, dtype=torch.long),
         completion_mask=torch.ones(rows, 3, dtype=torch.long),
         sampling_logprobs=torch.zeros(rows, 3),
-        finished=torch.ones(rows, dtype=torch.bool),
+        ends=["eos"] * rows,
         texts=list(texts),
         group_size=n,
     )
+
+
+def generation(text: str, num_tokens: int = 1, finished: bool = True) -> Generation:
+    """A completion record with placeholder token ids: ended by EOS, or by the budget."""
+    return Generation(text, (1,) * num_tokens, (0.0,) * num_tokens, "eos" if finished else "length")

@@ -51,6 +51,7 @@ class CompletionOutput:
     cumulative_logprob: float | None
     logprobs: list[dict[int, Logprob]] | None
     finish_reason: str | None = None
+    stop_reason: int | str | None = None  # the stop string that ended it (None: EOS or length)
 
 
 @dataclass
@@ -155,6 +156,11 @@ class LLM:
                         cumulative_logprob=sum(lps),
                         logprobs=[{t: Logprob(lp, 1)} for t, lp in zip(tokens, lps)],
                         finish_reason="stop" if bool(rollout.finished[row]) else "length",
+                        stop_reason=next(
+                            (s for s in r1_params.stop if s in rollout.texts[row]), None
+                        )
+                        if rollout.ends[row] == "stop"
+                        else None,
                     )
                 )
             results.append(RequestOutput(str(i), prompt, outputs))
