@@ -43,7 +43,8 @@ def config_groups(choices: Any, width: int = 100) -> str:
     for group in sorted(str(g) for g in choices):
         if group.split("/")[0] in HIDDEN_GROUPS:
             continue
-        options = sorted(loader.get_group_options(group)) if loader is not None else []
+        name = group.split("@")[0]  # sampling@module.sampling: the sampling group
+        options = sorted(loader.get_group_options(name)) if loader is not None else []
         line = f"  {group}: {', '.join(options)}  [{choices[group] or 'none'}]"
         lines += textwrap.wrap(line, width, subsequent_indent=" " * (len(group) + 4))
     return "\n".join(lines)
