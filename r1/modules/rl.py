@@ -366,6 +366,11 @@ class RLModule(ReasoningModule):
                     continue
                 optimizer.step()
                 scheduler.step()
+                # An autocast region that caches (a caller's, or the HF engine's, which now runs
+                # inside the step) keeps each weight's bf16 copy until the outermost region
+                # exits: dropped here, no later forward can see pre-step weights. (Lightning's
+                # own bf16-mixed region does not cache.)
+                torch.clear_autocast_cache()
                 steps += 1
                 step["train/grad_norm"] = float("nan") if grad_norm is None else grad_norm
                 for name, value in step.items():

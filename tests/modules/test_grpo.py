@@ -48,7 +48,7 @@ def test_one_step_raises_the_positive_and_lowers_the_negative_completion():
     assert after[0] > before[0] and after[1] < before[1]
 
 
-def test_second_inner_update_sees_a_ratio_other_than_one(monkeypatch):
+def test_second_inner_update_sees_a_ratio_other_than_one():
     model, tokenizer = load_model("tiny", seed=3)
     rollout = fixed_rollout(tokenizer)
     module = make_module(model, tokenizer, inner_updates=2)
@@ -65,6 +65,42 @@ def test_second_inner_update_sees_a_ratio_other_than_one(monkeypatch):
     assert len(ratios) == 2
     torch.testing.assert_close(ratios[0][mask], torch.ones_like(ratios[0][mask]), atol=1e-5, rtol=0)
     assert (ratios[1][mask] - 1).abs().max() > 1e-3
+
+
+def test_a_later_update_in_one_bf16_autocast_region_forwards_the_updated_weights():
+    """Inside one caching autocast region (torch's default; Lightning's own does not cache),
+    each weight's bf16 copy is kept until the region exits: the second update must forward
+    the weights after the first optimizer step, not the cached copies."""
+    model, tokenizer = load_model("tiny", seed=3)
+    rollout = fixed_rollout(tokenizer)
+    module = make_module(model, tokenizer, inner_updates=2)
+    seen, after_first_step = [], []
+    real_loss, optimizer = module.policy_loss_fn, module.optimizers()
+    real_step = optimizer.step
+
+    def spy(logprobs, *args, **kwargs):
+        seen.append(logprobs.detach().clone())
+        return real_loss(logprobs, *args, **kwargs)
+
+    def step(*args, **kwargs):
+        real_step(*args, **kwargs)
+        if not after_first_step:
+            after_first_step.append(copy.deepcopy(model))
+
+    module.policy_loss_fn, optimizer.step = spy, step
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        module.update(ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0])))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # a fresh region
+        expected, _ = completion_logprobs(
+            after_first_step[0],
+            rollout.prompt_ids,
+            rollout.prompt_mask,
+            rollout.completion_ids,
+            rollout.completion_mask,
+            rollout.group_size,
+        )
+    mask = rollout.completion_mask.bool()
+    torch.testing.assert_close(seen[1][mask], expected[mask], atol=1e-6, rtol=0)
 
 
 def test_shared_prefix_equals_full_forward_in_logprobs_and_gradients():
