@@ -24,8 +24,10 @@ not run on a GPU here (see the README's support table).
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from tempfile import mkdtemp
@@ -143,6 +145,9 @@ class VLLMRolloutEngine:
     def _config_only_checkpoint(self, rank: int) -> Path:
         """The policy's config and tokenizer, without weights: what vLLM builds from."""
         directory = Path(mkdtemp(prefix=f"r1-vllm-rank{rank}-"))
+        # removed when the process ends (vLLM may read it until the engine is up), so runs
+        # and tests leave no directory behind in /tmp
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
         self.model.config.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
         return directory
