@@ -71,7 +71,7 @@ def reward_samples_for(
             prompt=prompts[i // g],
             num_tokens=int(lengths[i]),
             max_tokens=max_tokens,
-            truncated=not bool(rollout.finished[i]),
+            truncated=rollout.ends[i] == "length",
         )
         for i, text in enumerate(rollout.texts)
     ]

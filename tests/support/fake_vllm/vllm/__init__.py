@@ -155,7 +155,7 @@ class LLM:
                         token_ids=tokens,
                         cumulative_logprob=sum(lps),
                         logprobs=[{t: Logprob(lp, 1)} for t, lp in zip(tokens, lps)],
-                        finish_reason="stop" if bool(rollout.finished[row]) else "length",
+                        finish_reason="length" if rollout.ends[row] == "length" else "stop",
                         stop_reason=next(
                             (s for s in r1_params.stop if s in rollout.texts[row]), None
                         )
