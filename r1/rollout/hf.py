@@ -89,7 +89,7 @@ class HFRolloutEngine:
             step_tokens.append(token)
             step_logprobs.append(logprob)
             step_alive.append(alive)
-            hit = alive & (token == eos)
+            hit = alive & (token == eos) if not params.ignore_eos else torch.zeros_like(alive)
             ended_by_eos |= hit
             if params.stop:
                 hit |= self._hit_stop_string(

@@ -21,6 +21,7 @@ class SamplingParams:
     top_p: float = 1.0
     top_k: int = 0  # 0 = off
     stop: tuple[str, ...] = ()  # stop strings (kept in the output), in addition to EOS
+    ignore_eos: bool = False  # decode every row to max_new_tokens (benchmarks; vLLM's option)
 
     def __post_init__(self):
         check_int("sampling.max_new_tokens", self.max_new_tokens, 1)

@@ -188,6 +188,7 @@ class VLLMRolloutEngine:
             max_tokens=params.max_new_tokens,
             stop=list(params.stop) or None,
             include_stop_str_in_output=True,  # the HF engine keeps stop strings too
+            ignore_eos=params.ignore_eos,
             logprobs=0,  # the sampled token's log-prob only
             skip_special_tokens=True,
         )

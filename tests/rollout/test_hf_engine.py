@@ -126,3 +126,26 @@ def test_top_k_and_top_p_restrict_the_draw():
     assert set(tokens.tolist()) == {0, 1, 2}
     greedy, _ = sample_tokens(logits[:3], temperature=0)
     assert greedy.tolist() == [0, 0, 0]
+
+
+def test_ignore_eos_decodes_every_row_to_the_budget():
+    """ignore_eos (benchmarks, vLLM's option of the same name): EOS no longer ends a row."""
+    from r1.models.loading import load_model
+
+    model, tokenizer = load_model("tiny", seed=0)
+    model.generation_config.eos_token_id = None
+    engine = HFRolloutEngine(model, tokenizer)
+
+    def only_eos(module, inputs, logits):  # every sampled token is EOS
+        forced = torch.full_like(logits, -1e4)
+        forced[..., tokenizer.eos_token_id] = 0.0
+        return forced
+
+    model.lm_head.register_forward_hook(only_eos)
+    prompt = [tokenizer("hello")["input_ids"]]
+    stopped = engine.generate(prompt, SamplingParams(max_new_tokens=6, temperature=0), 2)
+    ignored = engine.generate(
+        prompt, SamplingParams(max_new_tokens=6, temperature=0, ignore_eos=True), 2
+    )
+    assert stopped.completion_lengths.tolist() == [1, 1] and stopped.ends == ["eos", "eos"]
+    assert ignored.completion_lengths.tolist() == [6, 6] and ignored.ends == ["length", "length"]

@@ -32,6 +32,7 @@ class SamplingParams:
     max_tokens: int | None = 16
     logprobs: int | None = None
     include_stop_str_in_output: bool = False
+    ignore_eos: bool = False
     skip_special_tokens: bool = True
     detokenize: bool = True
 
@@ -137,6 +138,7 @@ class LLM:
             top_p=params.top_p,
             top_k=max(params.top_k, 0),
             stop=tuple(params.stop or ()),
+            ignore_eos=params.ignore_eos,
         )
         ids = [p["prompt_token_ids"] for p in prompts]
         rollout = engine.generate(ids, r1_params, params.n)
