@@ -3,11 +3,13 @@ learning rate, reward and number of steps, one after the other.
 
     python scripts/bench_grpo.py                 # 10 steps each, bf16 autocast for both
     python scripts/bench_grpo.py --steps 20 --precision fp32
+    python scripts/bench_grpo.py --device cuda --model-path /path/to/checkpoint   # on a GPU
 
 Writes outputs/bench/grpo_vs_trl.json: samples/s, generated tokens/s, s/step, peak RSS and
 the reward curve for each, and the ratios r1/TRL. Each side runs in its own child process
 (started in turn by this one), so each peak-memory figure is that side's alone; the parent
-samples the child's RSS every 50 ms. The first step of each side is warm-up and not timed.
+samples the child's RSS every 50 ms (on CUDA each side also reports its
+torch.cuda.max_memory_allocated). The first step of each side is warm-up and not timed.
 
 The work (the TRL comparison task of issue 4): SmolLM2-135M-Instruct, "What is 47 + 38?
 Answer with just the number." in the chat template, 4 prompts x 8 samples, 16 new tokens,
@@ -88,7 +90,13 @@ def heldout_accuracy(model, tokenizer, num: int = 100) -> dict[str, float]:
     }
 
 
-def run_r1(steps: int, precision: str, out: Path) -> None:
+def peak_cuda_gb() -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_initialized() else None
+
+
+def run_r1(steps: int, precision: str, out: Path, device: str, model_path: str | None) -> None:
     """r1 through its real entry point's pieces (the same config as experiment=grpo_addition)."""
     import lightning as L
     from hydra import compose, initialize_config_dir
@@ -96,6 +104,9 @@ def run_r1(steps: int, precision: str, out: Path) -> None:
     from hydra.utils import instantiate
     from omegaconf import open_dict
 
+    from r1 import cli
+
+    cli.tune_malloc()  # as cli.run does for every script
     overrides = [
         "experiment=grpo_addition",
         f"trainer.max_steps={steps}",
@@ -106,7 +117,10 @@ def run_r1(steps: int, precision: str, out: Path) -> None:
         f"trainer.precision={'bf16-mixed' if precision == 'bf16' else '32-true'}",
         "+trainer.enable_progress_bar=false",
         "+trainer.enable_model_summary=false",
+        f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
     ]
+    if model_path:
+        overrides.append(f"model.path={model_path}")
     overrides += json.loads(os.environ.get("R1_BENCH_OVERRIDES", "[]"))
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
@@ -133,12 +147,13 @@ def run_r1(steps: int, precision: str, out: Path) -> None:
     trainer.fit(module, datamodule)
     module.reward.close()
     result = {"step_s": step_times, "reward": rewards, "tokens": tokens}
+    result["peak_cuda_gb"] = peak_cuda_gb()
     if EVALUATE:
         result["heldout"] = heldout_accuracy(module.model, tokenizer)
     out.write_text(json.dumps(result))
 
 
-def run_trl(steps: int, precision: str, out: Path) -> None:
+def run_trl(steps: int, precision: str, out: Path, device: str, model_path: str | None) -> None:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -148,7 +163,7 @@ def run_trl(steps: int, precision: str, out: Path) -> None:
     from r1.rewards.accuracy import math_equal
     from r1.text import last_number
 
-    path = str(smollm2_checkpoint_dir())
+    path = model_path or str(smollm2_checkpoint_dir())
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     data = problems(400)
@@ -176,7 +191,7 @@ def run_trl(steps: int, precision: str, out: Path) -> None:
         logging_steps=1,
         save_strategy="no",
         report_to=[],
-        use_cpu=True,
+        use_cpu=device == "cpu",
         bf16=precision == "bf16",
         seed=0,
         lr_scheduler_type="constant",
@@ -208,31 +223,21 @@ def run_trl(steps: int, precision: str, out: Path) -> None:
     )
     trainer.train()
     result = {"step_s": step_times, "reward": rewards, "tokens": tokens}
+    result["peak_cuda_gb"] = peak_cuda_gb()
     if EVALUATE:
         result["heldout"] = heldout_accuracy(trainer.model.eval(), tokenizer)
     out.write_text(json.dumps(result))
 
 
-def measure(side: str, steps: int, precision: str) -> dict:
+def measure(side: str, args: argparse.Namespace) -> dict:
     """Run one side in a child process, sampling its resident memory."""
     import psutil
 
     out = Path(tempfile.mkstemp(suffix=".json")[1])
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--child",
-            side,
-            "--steps",
-            str(steps),
-            "--precision",
-            precision,
-            "--child-out",
-            str(out),
-        ],
-        cwd=ROOT,
-    )
+    command = [sys.executable, __file__, "--child", side, "--child-out", str(out)]
+    command += ["--steps", str(args.steps), "--precision", args.precision, "--device", args.device]
+    command += ["--model-path", args.model_path] if args.model_path else []
+    child = subprocess.Popen(command, cwd=ROOT)
     peak, process = 0, psutil.Process(child.pid)
     done = threading.Event()
 
@@ -264,6 +269,7 @@ def measure(side: str, steps: int, precision: str) -> dict:
         "samples_per_s": samples_per_step * len(timed) / seconds,
         "generated_tokens_per_s": sum(timed_tokens[: len(timed)]) / seconds,
         "peak_rss_gb": peak / 2**30,
+        "peak_cuda_gb": result["peak_cuda_gb"],
         "reward_per_step": result["reward"],
         "heldout": result.get("heldout"),
     }
@@ -275,6 +281,10 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument(
+        "--model-path", help="a checkpoint directory for both sides (default: SmolLM2-135M)"
+    )
     parser.add_argument("--sides", nargs="+", default=["r1", "trl"])
     parser.add_argument(
         "--eval", action="store_true", help="score each side's final model on the held-out set"
@@ -293,18 +303,20 @@ def main() -> None:
     if args.child:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         (run_r1 if args.child == "r1" else run_trl)(
-            args.steps, args.precision, Path(args.child_out)
+            args.steps, args.precision, Path(args.child_out), args.device, args.model_path
         )
         return
 
     if args.eval:
         os.environ["R1_BENCH_EVAL"] = "1"
     os.environ["R1_BENCH_OVERRIDES"] = json.dumps(args.r1_overrides)
-    results = {side: measure(side, args.steps, args.precision) for side in args.sides}
+    results = {side: measure(side, args) for side in args.sides}
     report = {
         "settings": {
             "steps": args.steps,
             "precision": args.precision,
+            "device": args.device,
+            "model": args.model_path or "SmolLM2-135M-Instruct",
             "prompts_per_step": PROMPTS_PER_STEP,
             "group_size": GROUP,
             "max_new_tokens": MAX_NEW,
