@@ -3,8 +3,12 @@ pieces: r1.algorithms.objectives)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
+
+from r1.algorithms.chunks import map_chunks
 
 IGNORE_INDEX = -100
 
@@ -19,6 +23,28 @@ def next_token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(
         logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX
     )
+
+
+def head_next_token_nll(
+    hidden: torch.Tensor,
+    head: Callable[[torch.Tensor], torch.Tensor],
+    labels: torch.Tensor,
+    chunk_tokens: int,
+) -> torch.Tensor:
+    """next_token_nll(head(hidden), labels) with the logits of labelled positions only,
+    `chunk_tokens` at a time (each chunk's recomputed in backward: r1.algorithms.chunks).
+
+    hidden: [B, T, H] the states that predict labels: [B, T]; head maps [n, H] -> [n, V]."""
+    labelled = labels != IGNORE_INDEX
+    states, targets = hidden[labelled], labels[labelled]
+
+    def summed(chunk_states: torch.Tensor, chunk_targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(head(chunk_states).float(), chunk_targets, reduction="sum")
+
+    total = sum(
+        map_chunks(summed, chunk_tokens, states, targets), hidden.new_zeros((), dtype=torch.float32)
+    )
+    return total / targets.numel()
 
 
 def step_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,21 @@
-"""Log-probabilities of sampled completions under a model: the training forward of RL."""
+"""Log-probabilities of sampled completions under a model: the training forward of RL.
+
+The LM head's output is the largest tensor of a forward: [tokens, V] (V = 49,152 for
+SmolLM2), in fp32 for the log-softmax, plus what autograd keeps of it for backward. When a
+forward needs more than `logit_chunk_tokens` positions' logits, the decoder's hidden states
+are taken instead and the head, log-softmax, gather and entropy run over chunks of that many
+tokens, each recomputed in backward (r1.algorithms.chunks): memory holds one chunk's logits.
+"""
 
 from __future__ import annotations
 
 import torch
 from transformers import DynamicCache
+
+from r1.algorithms.chunks import map_chunks
+from r1.models.value import decoder_of
+
+LOGIT_CHUNK_TOKENS = 1024  # [1024, 49152] fp32 logits: 200 MB per intermediate
 
 
 def token_logprobs_and_entropy(
@@ -20,6 +32,51 @@ def token_logprobs_and_entropy(
     with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
         entropy = -(logprobs.exp() * logprobs).sum(-1)
     return token_logprobs, entropy
+
+
+def output_head(model) -> torch.nn.Module:
+    """The LM head (peft wrappers unwrapped; a LoRA-wrapped head stays wrapped)."""
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return model.get_output_embeddings()
+
+
+def final_hidden_states(model, **inputs) -> torch.Tensor:
+    """The decoder's last hidden states [N, T, H], the LM head's input, with no logits. The
+    model's own forward runs (the head on no position), so whatever wraps it (peft, FSDP2's
+    root unit, DeepSpeed) works as in any forward; a hook on the decoder keeps its output."""
+    captured = []
+
+    def keep(module, args, output):
+        captured.append(output[0])  # last_hidden_state
+
+    hook = decoder_of(model).register_forward_hook(keep)
+    no_positions = torch.empty(0, dtype=torch.long, device=inputs["input_ids"].device)
+    try:
+        model(**inputs, logits_to_keep=no_positions)
+    finally:
+        hook.remove()
+    return captured[0]
+
+
+def head_logprobs_and_entropy(
+    hidden: torch.Tensor,
+    head: torch.nn.Module,
+    tokens: torch.Tensor,
+    temperature: float = 1.0,
+    entropy_grad: bool = False,
+    chunk_tokens: int = LOGIT_CHUNK_TOKENS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """hidden: [N, C, H] the states that predict tokens: [N, C] -> token_logprobs_and_entropy
+    of head(hidden), `chunk_tokens` tokens at a time (each chunk's logits recomputed in
+    backward, never all kept at once)."""
+
+    def chunk(states: torch.Tensor, ids: torch.Tensor):
+        return token_logprobs_and_entropy(head(states), ids, temperature, entropy_grad)
+
+    pieces = map_chunks(chunk, chunk_tokens, hidden.flatten(0, 1), tokens.flatten())
+    logprobs, entropy = (torch.cat(parts).view_as(tokens) for parts in zip(*pieces))
+    return logprobs, entropy
 
 
 def prefill_groups(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, group_size: int):
@@ -53,6 +110,7 @@ def completion_logprobs(
     temperature: float = 1.0,
     shared_prefix: bool = True,
     entropy_grad: bool = False,
+    logit_chunk_tokens: int | None = LOGIT_CHUNK_TOKENS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs and entropies [N, C] of the completion tokens.
 
@@ -64,33 +122,63 @@ def completion_logprobs(
     and the LM head only runs on positions that predict completion tokens. With G = 8 and a
     prompt twice as long as the completion this is ~3x fewer token-forwards. Exact: tests
     compare it with the plain full-sequence forward.
+
+    logit_chunk_tokens: when the N x C completion tokens are more, their logits are computed
+    that many at a time (see the module's docstring); None: all at once.
     """
     n = group_size
+    rows, length = completion_ids.shape
+    chunked = logit_chunk_tokens is not None and rows * length > logit_chunk_tokens
     if shared_prefix:
         prefix_logits, cache, prompt_positions = prefill_groups(model, prompt_ids, prompt_mask, n)
         completion_positions = (
             prompt_positions[:, -1:].repeat_interleave(n, 0)
             + 1
-            + torch.arange(completion_ids.shape[1], device=completion_ids.device)
+            + torch.arange(length, device=completion_ids.device)
         )
         attention = torch.cat([prompt_mask.repeat_interleave(n, 0), completion_mask], dim=1)
-        rest = model(
-            input_ids=completion_ids[:, :-1],
-            attention_mask=attention[:, :-1],
-            position_ids=completion_positions[:, :-1],
-            past_key_values=cache,
-            use_cache=True,
-        )
-        logits = torch.cat([prefix_logits.repeat_interleave(n, 0), rest.logits], dim=1)
+        first = prefix_logits.repeat_interleave(n, 0)  # [N, 1, V]: what predicts token 0
+        rest = {
+            "input_ids": completion_ids[:, :-1],
+            "attention_mask": attention[:, :-1],
+            "position_ids": completion_positions[:, :-1],
+            "past_key_values": cache,
+            "use_cache": True,
+        }
+        if chunked:
+            hidden = final_hidden_states(model, **rest)  # [N, C - 1, H]
+            parts = [
+                token_logprobs_and_entropy(first, completion_ids[:, :1], temperature, entropy_grad),
+                head_logprobs_and_entropy(
+                    hidden,
+                    output_head(model),
+                    completion_ids[:, 1:],
+                    temperature,
+                    entropy_grad,
+                    logit_chunk_tokens,
+                ),
+            ]
+            logprobs, entropy = (torch.cat(pieces, dim=1) for pieces in zip(*parts))
+            return logprobs, entropy
+        logits = torch.cat([first, model(**rest).logits], dim=1)
     else:
         input_ids = torch.cat([prompt_ids.repeat_interleave(n, 0), completion_ids], dim=1)
         attention = torch.cat([prompt_mask.repeat_interleave(n, 0), completion_mask], dim=1)
-        positions = (attention.cumsum(1) - 1).clamp(min=0)
-        logits = model(
-            input_ids=input_ids,
-            attention_mask=attention,
-            position_ids=positions,
-            use_cache=False,
-            logits_to_keep=completion_ids.shape[1] + 1,
-        ).logits[:, :-1]
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "position_ids": (attention.cumsum(1) - 1).clamp(min=0),
+            "use_cache": False,
+        }
+        if chunked:
+            hidden = final_hidden_states(model, **inputs)[:, -length - 1 : -1]
+            return head_logprobs_and_entropy(
+                hidden,
+                output_head(model),
+                completion_ids,
+                temperature,
+                entropy_grad,
+                logit_chunk_tokens,
+            )
+        logits = model(**inputs, logits_to_keep=length + 1).logits[:, :-1]
     return token_logprobs_and_entropy(logits, completion_ids, temperature, entropy_grad)

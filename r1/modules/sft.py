@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from r1.algorithms.losses import IGNORE_INDEX, next_token_nll
+from r1.algorithms.losses import IGNORE_INDEX, head_next_token_nll, next_token_nll
+from r1.models.forward import LOGIT_CHUNK_TOKENS, final_hidden_states, output_head
 from r1.modules.base import ReasoningModule
 
 
@@ -18,18 +19,22 @@ class SFTModule(ReasoningModule):
     def completion_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         input_ids, labels = batch["input_ids"], batch["labels"]  # [B, T]
         targets = labels[:, 1:]  # the token each position predicts
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": batch.get("attention_mask"),
+            "position_ids": batch.get("position_ids"),
+            "use_cache": False,  # also required for packed rows to be masked block-diagonally
+        }
+        if int((targets != IGNORE_INDEX).sum()) > LOGIT_CHUNK_TOKENS:
+            # The labelled positions' logits a chunk at a time (r1.models.forward).
+            hidden = final_hidden_states(self.model, **inputs)[:, :-1]
+            return head_next_token_nll(hidden, output_head(self.model), targets, LOGIT_CHUNK_TOKENS)
         labelled = (targets != IGNORE_INDEX).any(0).nonzero()
         start = int(labelled[0]) if len(labelled) else 0
         # The LM head only runs where some row has a label: on short-answer data most of the
         # sequence is prompt, and the vocabulary projection is a large share of the compute.
         keep = torch.arange(start, input_ids.shape[1] - 1, device=input_ids.device)
-        output = self.model(
-            input_ids=input_ids,
-            attention_mask=batch.get("attention_mask"),
-            position_ids=batch.get("position_ids"),
-            use_cache=False,  # also required for packed rows to be masked block-diagonally
-            logits_to_keep=keep,
-        )
+        output = self.model(**inputs, logits_to_keep=keep)
         return next_token_nll(output.logits, targets[:, start:])
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
