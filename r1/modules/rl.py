@@ -11,6 +11,10 @@ One training step, top to bottom (`training_step`):
    so splitting changes no gradient; non-finite steps are skipped (r1.modules.guards);
 4. the engine samples from the new weights from the next step on.
 
+With `rollout.async_steps=1` (one-step-off-policy, r1.rollout.asynchronous) a step trains on
+the batch the previous step generated, while a background thread generates this step's from
+a copy of the weights before the update; see `off_policy_step`.
+
 The loss per token is the registered policy loss (module.policy_loss: ppo_clip | gspo |
 cispo), times the truncated importance weight (module.is_correction), plus kl_coef x the KL
 estimate (module.kl_estimator), minus entropy_coef x the entropy; aggregated with
@@ -28,6 +32,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,10 +50,15 @@ from r1.models.forward import completion_logprobs
 from r1.modules.base import ReasoningModule
 from r1.modules.parallel import reduce_metrics, uses_deepspeed
 from r1.rewards import CompositeReward
+from r1.rollout.asynchronous import OffPolicyRollouts, PendingRollout, sampler_copy
+from r1.rollout.config import RolloutConfig
 from r1.rollout.hf import HFRolloutEngine
 from r1.rollout.producer import RolloutProducer, ScoredRollout, reset_peak_memory
 from r1.rollout.types import Rollout, sampling_params, select_groups
 
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "r1_pending_rollout"  # the checkpoint entry of an async run's generated batch
 PROGRESS_BAR = ("train/reward", "rollout/tokens_per_s")  # with val/accuracy
 
 
@@ -132,9 +142,15 @@ class RLModule(ReasoningModule):
             check_float("module.dual_clip", dual_clip, 1.0, exclusive_minimum=True)
             self.loss_settings["dual_clip"] = dual_clip
         self.policy_loss, self.loss_aggregation = policy_loss, loss_aggregation
-        self.is_level, self.is_cap = is_correction, is_cap
         self.automatic_optimization = False  # mu updates per generation batch
         self.engine_factory = engine or HFRolloutEngine
+        settings = engine if isinstance(engine, RolloutConfig) else None
+        self.async_steps = settings.async_steps if settings else 0
+        self.max_staleness = settings.max_staleness if settings else 1
+        if self.async_steps and is_correction is None:
+            # Off-policy samples: the loss is weighted by min(pi_trainer / pi_sampler, is_cap).
+            is_correction = "token"
+        self.is_level, self.is_cap = is_correction, is_cap
         self.group_size = group_size
         self.sampling = sampling_params(sampling)
         self.kl_coef, self.kl_estimator = kl_coef, kl_estimator
@@ -146,6 +162,9 @@ class RLModule(ReasoningModule):
         self.ref_model: torch.nn.Module | None = None  # only loaded when kl_coef > 0
         self.engine = None
         self.producer: RolloutProducer | None = None
+        self.rollouts: OffPolicyRollouts | None = None  # async_steps=1, from on_train_start
+        self.pending: PendingRollout | None = None  # async: the batch the next step trains on
+        self._staleness_warned = False
 
     # -- what subclasses supply -------------------------------------------------------------
     def make_producer(self, engine) -> RolloutProducer:
@@ -168,6 +187,11 @@ class RLModule(ReasoningModule):
 
     # -- setup --------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        if self.async_steps and self.world_size > 1:
+            raise ConfigError(
+                f"rollout.async_steps={self.async_steps} runs in one process (one device) for "
+                f"now, not {self.world_size}; set rollout.async_steps=0"
+            )
         if uses_deepspeed(self._trainer) and self.micro_batch_prompts is not None:
             raise ConfigError(
                 f"module.micro_batch_prompts={self.micro_batch_prompts} is not supported with "
@@ -185,16 +209,17 @@ class RLModule(ReasoningModule):
         # The earliest hook that sees the trainer (its precision), before any logger writes:
         # the engine is built here, so one that cannot start (rollout=vllm without vLLM) fails
         # before anything is written. The module registers no callback.
-        if self.producer is None:
-            precision = str(self.trainer.precision) if self._trainer else ""
-            autocast = (
-                "bfloat16" if "bf16" in precision else "float16" if "16" in precision else None
-            )
+        if self.producer is None and not self.async_steps:
             self.engine = self.engine_factory(
-                model=self.model, tokenizer=self.tokenizer, autocast_dtype=autocast
+                model=self.model, tokenizer=self.tokenizer, autocast_dtype=self.autocast_dtype
             )
             self.producer = self.make_producer(self.engine)
         return []
+
+    @property
+    def autocast_dtype(self) -> str | None:
+        precision = str(self.trainer.precision) if self._trainer else ""
+        return "bfloat16" if "bf16" in precision else "float16" if "16" in precision else None
 
     def networks(self) -> list[torch.nn.Module]:
         return super().networks() + ([self.ref_model] if self.ref_model is not None else [])
@@ -202,10 +227,26 @@ class RLModule(ReasoningModule):
     def on_train_start(self) -> None:
         super().on_train_start()
         reset_peak_memory()
+        if self.async_steps:
+            if self.rollouts is None:  # the copy is made here, where the policy is on its device
+                weights = sampler_copy(self.model)
+                engine = self.engine_factory(
+                    model=weights, tokenizer=self.tokenizer, autocast_dtype=self.autocast_dtype
+                )
+                self.rollouts = OffPolicyRollouts(self.make_producer(engine), weights)
+            return
         self.engine.update_weights(self.model)  # a resumed run restored the weights since
+
+    def on_train_end(self) -> None:
+        if self.rollouts is not None:
+            self.rollouts.close()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
+        # An async run's batch generated for the next step: with it a resumed run continues
+        # exactly where the interrupted one stood (no thread runs between steps).
+        if self.pending is not None:
+            checkpoint[PENDING_KEY] = self.pending.state_dict()
         # The reference is the starting policy, rebuilt from the model config on resume,
         # except where the strategy loads the weights itself, strictly, before any hook runs
         # (FSDP, DeepSpeed): there it stays in the checkpoint.
@@ -218,6 +259,14 @@ class RLModule(ReasoningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
+        if PENDING_KEY in checkpoint:
+            if self.async_steps:
+                self.pending = PendingRollout.from_state_dict(checkpoint[PENDING_KEY])
+            else:
+                log.warning(
+                    "the checkpoint holds a batch an async run generated for its next step; "
+                    "this run is synchronous (rollout.async_steps=0) and does not train on it"
+                )
         if self.ref_model is not None and "state_dict" in checkpoint:  # (sharded: loaded)
             reference = {f"ref_model.{k}": v for k, v in self.ref_model.state_dict().items()}
             checkpoint["state_dict"] = {**checkpoint["state_dict"], **reference}
@@ -321,10 +370,72 @@ class RLModule(ReasoningModule):
 
     # -- one step -----------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.update(self.producer.produce(batch, self.global_step))
+        if self.async_steps:
+            self.off_policy_step(batch)
+        else:
+            self.update(self.producer.produce(batch, self.global_step))
+
+    def off_policy_step(self, batch: dict[str, Any]) -> None:
+        """rollout.async_steps=1: train on the batch generated last step while the producer
+        thread generates `batch` from the weights before this update; every prompt batch is
+        trained on once, one step after it arrives.
+
+        The first step (and one after a batch could not be started) only generates: the
+        pipeline fills. A batch is started beside the update only when the update's optimizer
+        steps keep it within rollout.max_staleness, and not beside the run's last update (it
+        would be discarded); otherwise it is generated after the update, from the new weights.
+        """
+        started = time.perf_counter()
+        rollouts, pending, self.pending = self.rollouts, self.pending, None
+        if pending is None:
+            self.pending = rollouts.generate(batch, self.model, self.global_step)
+            # Lightning counts this batch as a logging step, though nothing trained: uncounted,
+            # so metrics of optimizer step k are logged at step k as in a synchronous run.
+            self.trainer.fit_loop.epoch_loop._batches_that_stepped -= 1
+            return
+        scored = pending.scored
+        # Shuffles drawn here, before the thread starts: the update then draws no randomness.
+        plan = [self.minibatches(scored.rollout.num_prompts) for _ in range(self.inner_updates)]
+        steps = sum(len(epoch) for epoch in plan)
+        max_steps = self.trainer.max_steps if self._trainer is not None else -1
+        last = max_steps > 0 and self.global_step + steps >= max_steps
+        beside = steps <= self.max_staleness and not last
+        if steps > self.max_staleness and not self._staleness_warned:
+            self._staleness_warned = True
+            log.warning(
+                "a generation batch takes %d optimizer steps, more than rollout.max_staleness="
+                "%d: batches are generated after each update, without overlap; set "
+                "rollout.max_staleness=%d for one-step-off-policy rollouts",
+                steps,
+                self.max_staleness,
+                steps,
+            )
+        scored.metrics["rollout/staleness"] = float(self.global_step - pending.sampled_at)
+        if beside:
+            rollouts.start(batch, self.model, self.global_step)
+        try:
+            metrics, num_prompts = self.train_on(scored, plan)
+        except BaseException:
+            rollouts.wait()
+            raise
+        waiting = time.perf_counter()
+        if beside:
+            self.pending = rollouts.result()
+        elif not (max_steps > 0 and self.global_step >= max_steps):
+            self.pending = rollouts.generate(batch, self.model, self.global_step)
+        metrics["rollout/wait_s"] = time.perf_counter() - waiting if beside else 0.0
+        metrics["perf/step_s"] = time.perf_counter() - started
+        self.log_metrics(metrics, num_prompts)
 
     def update(self, scored: ScoredRollout) -> None:
-        """The policy update on one scored generation batch, then metrics."""
+        """The policy update on one scored generation batch, then its metrics logged."""
+        self.log_metrics(*self.train_on(scored))
+
+    def train_on(
+        self, scored: ScoredRollout, plan: list[list[torch.Tensor]] | None = None
+    ) -> tuple[dict[str, float], int]:
+        """The policy update on one scored generation batch -> (metrics, prompts). plan: the
+        minibatch masks of each epoch, drawn in advance (else drawn epoch by epoch)."""
         if scored.samples:
             self.record_samples(scored.samples)
         rollout = scored.rollout.to(self.device)
@@ -347,7 +458,7 @@ class RLModule(ReasoningModule):
         totals: dict[str, float] = {}
         steps = 0
         for epoch in range(self.inner_updates):
-            for keep in self.minibatches(rollout.num_prompts):
+            for keep in plan[epoch] if plan else self.minibatches(rollout.num_prompts):
                 keep = keep.to(self.device)
                 optimizer.zero_grad()
                 denominators = self.denominators(mask, keep.repeat_interleave(self.group_size))
@@ -402,7 +513,7 @@ class RLModule(ReasoningModule):
         metrics["train/lr"] = optimizer.param_groups[0]["lr"]
         self.finish(batch, metrics)
         metrics["perf/step_s"] = time.perf_counter() - scored.started
-        self.log_metrics(metrics, rollout.num_prompts)
+        return metrics, rollout.num_prompts
 
     def record_samples(self, rows: list[dict[str, Any]]) -> None:
         """The sample table: appended to <run dir>/samples.jsonl; also a W&B table when W&B

@@ -151,8 +151,6 @@ def test_lora_weights_are_pushed_merged(fake_vllm):
 def test_grpo_trains_through_the_vllm_engine(fake_vllm, tmp_path):
     """Two GRPO steps with rollout=vllm (fake engine): the engine samples, receives the new
     weights after each step, and ends holding exactly the trained policy."""
-    from functools import partial
-
     from compose import compose_config
     from hydra.utils import instantiate
 
@@ -180,7 +178,7 @@ def test_grpo_trains_through_the_vllm_engine(fake_vllm, tmp_path):
     model, tokenizer = instantiate(cfg.model)
     datamodule = instantiate(cfg.data, tokenizer=tokenizer)
     module = instantiate(cfg.module, model=model, tokenizer=tokenizer)
-    assert isinstance(module.engine_factory, partial)
+    assert module.engine_factory.engine_class is vllm_engine.VLLMRolloutEngine
     trainer = L.Trainer(
         default_root_dir=tmp_path,
         accelerator="cpu",
