@@ -3,6 +3,12 @@
 Each prompt is prefilled once and its KV cache copied to its G samples, so a group pays for
 its (usually longer) prompt once. Decoding samples all N = B * G rows in step; finished rows
 feed padding and are masked. Prompts go in chunks of `max_prompts_per_chunk` to bound memory.
+
+Per token: the KV cache is written in place (r1.models.decode.GrowingCache), attention for the
+one new token is two batched matmuls (r1.models.decode.decode_attention), the draw is one
+uniform number per row (r1.algorithms.sampling), tokens and log-probs go into preallocated
+tensors, and only rows whose new token could complete a stop string are decoded to text.
+Measured by scripts/bench_rollout.py against the machine's own bound (docs/results/rollout_speed.md).
 """
 
 from __future__ import annotations
@@ -11,10 +17,11 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 
 import torch
+from transformers import DynamicCache
 
 from r1.algorithms.padding import pad_left
 from r1.algorithms.sampling import sample_tokens
-from r1.models.forward import prefill_groups
+from r1.models.decode import GrowingCache, cache_argument, decoding_attention
 from r1.models.gather import unsharded
 from r1.rollout.types import Rollout, SamplingParams, build_rollout
 
@@ -35,6 +42,7 @@ class HFRolloutEngine:
         self.autocast_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, None: None}[
             autocast_dtype
         ]
+        self._stop_tables: dict[tuple, torch.Tensor] = {}
 
     def update_weights(self, model: torch.nn.Module) -> None:
         self.model = model  # samples with the training model: nothing to copy
@@ -75,60 +83,98 @@ class HFRolloutEngine:
     def _decode(self, model, device, prompts, params: SamplingParams, n: int, pad: int, eos: int):
         ids = pad_left(prompts, pad).to(device)
         mask = pad_left([[1] * len(p) for p in prompts], 0).to(device)
-        prefix_logits, cache, positions = prefill_groups(model, ids, mask, n)
-        logits = prefix_logits[:, -1].repeat_interleave(n, 0)  # [N, V]
-        attention = mask.repeat_interleave(n, 0)  # [N, P + t]
-        next_position = positions[:, -1:].repeat_interleave(n, 0) + 1  # [N, 1]
+        prompt_len, budget = ids.shape[1], params.max_new_tokens
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        prefix = DynamicCache()
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **{cache_argument(model): prefix},
+        )
+        logits = out.logits[:, -1].repeat_interleave(n, 0)  # [N, V]
         rows = logits.shape[0]
+        # The last sampled token is never fed back: P + budget - 1 positions are ever written.
+        cache = GrowingCache(prefix, n, limit=prompt_len + budget - 1)
+        del prefix, out
+        attend = torch.zeros(rows, 1, 1, prompt_len + budget - 1, dtype=torch.bool, device=device)
+        attend[:, 0, 0, :prompt_len] = mask.bool().repeat_interleave(n, 0)
+        next_position = positions[:, -1:].repeat_interleave(n, 0) + 1  # [N, 1]
+        tokens = torch.full((rows, budget), pad, dtype=torch.long, device=device)
+        logprobs = torch.zeros(rows, budget, dtype=torch.float32, device=device)
+        kept = torch.zeros(rows, budget, dtype=torch.bool, device=device)
         done = torch.zeros(rows, dtype=torch.bool, device=device)
         ended_by_eos = torch.zeros(rows, dtype=torch.bool, device=device)
-        step_tokens, step_logprobs, step_alive = [], [], []  # each [N] per step
-        for step in range(params.max_new_tokens):
-            token, logprob = sample_tokens(logits, params.temperature, params.top_p, params.top_k)
-            alive = ~done
-            step_tokens.append(token)
-            step_logprobs.append(logprob)
-            step_alive.append(alive)
-            hit = alive & (token == eos) if not params.ignore_eos else torch.zeros_like(alive)
-            ended_by_eos |= hit
-            if params.stop:
-                hit |= self._hit_stop_string(
-                    torch.stack(step_tokens, 1), torch.stack(step_alive, 1), alive, params.stop
+        may_stop = self._stop_candidates(params.stop, logits.shape[-1], device)
+        # Asking whether every row has finished waits for the device: on an accelerator ask
+        # every few steps (a finished row's extra tokens are not kept); on CPU it costs nothing.
+        check_every = 1 if device.type == "cpu" else 8
+        with decoding_attention(model):
+            for step in range(budget):
+                token, logprob = sample_tokens(
+                    logits, params.temperature, params.top_p, params.top_k
                 )
-            done |= hit
-            if done.all() or step == params.max_new_tokens - 1:
-                break
-            token = torch.where(alive, token, torch.full_like(token, pad))
-            attention = torch.cat([attention, alive.long()[:, None]], dim=1)
-            out = model(
-                input_ids=token[:, None],
-                attention_mask=attention,
-                position_ids=next_position,
-                past_key_values=cache,
-                use_cache=True,
-            )
-            logits = out.logits[:, -1]
-            next_position = next_position + 1
-        kept = torch.stack(step_alive, 1).cpu()  # [N, steps]
-        token_rows = torch.stack(step_tokens, 1).cpu().tolist()
-        logprob_rows = torch.stack(step_logprobs, 1).float().cpu().tolist()
-        lengths = kept.sum(1).tolist()
-        tokens = [row[:k] for row, k in zip(token_rows, lengths)]
-        logprobs = [row[:k] for row, k in zip(logprob_rows, lengths)]
+                alive = ~done
+                tokens[:, step], logprobs[:, step], kept[:, step] = token, logprob, alive
+                hit = alive & (token == eos) if not params.ignore_eos else torch.zeros_like(alive)
+                ended_by_eos |= hit
+                if may_stop is not None:
+                    hit |= self._hit_stop_string(
+                        tokens[:, : step + 1], kept[:, : step + 1], alive & may_stop[token], params
+                    )
+                done |= hit
+                if step == budget - 1 or (step % check_every == check_every - 1 and done.all()):
+                    break
+                attend[:, 0, 0, prompt_len + step] = alive
+                out = model(
+                    input_ids=torch.where(alive, token, pad)[:, None],
+                    attention_mask=attend[:, :, :, : cache.width(prompt_len + step + 1)],
+                    position_ids=next_position,
+                    use_cache=True,
+                    logits_to_keep=1,
+                    **{cache_argument(model): cache},
+                )
+                logits = out.logits[:, -1]
+                next_position = next_position + 1
+        lengths = kept.sum(1).cpu().tolist()
+        token_rows, logprob_rows = tokens.cpu().tolist(), logprobs.cpu().tolist()
+        token_rows = [row[:k] for row, k in zip(token_rows, lengths)]
+        logprob_rows = [row[:k] for row, k in zip(logprob_rows, lengths)]
         ends = [
             "eos" if by_eos else "stop" if finished else "length"
             for by_eos, finished in zip(ended_by_eos.cpu().tolist(), done.cpu().tolist())
         ]
-        return tokens, logprobs, ends
+        return token_rows, logprob_rows, ends
+
+    def _stop_candidates(self, stops: Sequence[str], vocab: int, device) -> torch.Tensor | None:
+        """[V] True for the tokens after which a row's text may newly end in a stop string: those
+        whose text holds a stop string's last character, or an incomplete UTF-8 sequence (its
+        text depends on the next token). Only rows that sampled one are decoded to check."""
+        if not stops:
+            return None
+        key = (tuple(stops), vocab, str(device))
+        if key not in self._stop_tables:
+            last = {s[-1] for s in stops if s}
+            known = min(vocab, len(self.tokenizer))
+            pieces = self.tokenizer.batch_decode([[i] for i in range(known)])
+            table = torch.ones(vocab, dtype=torch.bool)  # ids the tokenizer lacks: always check
+            if not any(c.isspace() for c in last):  # decoders may drop a token's leading space
+                table[:known] = torch.tensor(
+                    [("\ufffd" in p) or any(c in p for c in last) for p in pieces]
+                )
+            self._stop_tables[key] = table.to(device)
+        return self._stop_tables[key]
 
     def _hit_stop_string(
-        self, tokens: torch.Tensor, kept: torch.Tensor, alive: torch.Tensor, stops: Sequence[str]
+        self, tokens: torch.Tensor, kept: torch.Tensor, check: torch.Tensor, params: SamplingParams
     ) -> torch.Tensor:
-        """[N] True where a still-running row's text now ends in a stop string.
+        """[N] True where a row to check now ends in a stop string.
         tokens, kept: [N, t] sampled so far and whether each belongs to its completion."""
-        hit = torch.zeros_like(alive)
-        for i in alive.nonzero().flatten().tolist():
+        hit = torch.zeros_like(check)
+        for i in check.nonzero().flatten().tolist():
             row = tokens[i][kept[i]][-STOP_WINDOW:].tolist()
             tail = self.tokenizer.decode(row)
-            hit[i] = any(s in tail for s in stops)
+            hit[i] = any(s in tail for s in params.stop)
         return hit
