@@ -100,6 +100,17 @@ def prefill_groups(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, g
     return out.logits, cache, positions
 
 
+def checkpointed_layers_drop_the_cache(model) -> bool:
+    """Whether this forward runs Hugging Face's activation-checkpointed layers, which take no
+    KV cache (a replay in backward would write it twice): the shared-prefix forward's
+    completion rows would then attend to nothing of their prompt."""
+    return (
+        torch.is_grad_enabled()
+        and model.training
+        and bool(getattr(model, "is_activation_checkpointing", False))
+    )
+
+
 def completion_logprobs(
     model,
     prompt_ids: torch.Tensor,
@@ -121,7 +132,9 @@ def completion_logprobs(
     gradient flows back through the copies), instead of running prompt + completion G times;
     and the LM head only runs on positions that predict completion tokens. With G = 8 and a
     prompt twice as long as the completion this is ~3x fewer token-forwards. Exact: tests
-    compare it with the plain full-sequence forward.
+    compare it with the plain full-sequence forward. Not with activation checkpointing in a
+    forward with gradients (Hugging Face's checkpointed layers take no cache): then the full
+    sequences run.
 
     logit_chunk_tokens: when the N x C completion tokens are more, their logits are computed
     that many at a time (see the module's docstring); None: all at once.
@@ -129,6 +142,8 @@ def completion_logprobs(
     n = group_size
     rows, length = completion_ids.shape
     chunked = logit_chunk_tokens is not None and rows * length > logit_chunk_tokens
+    if shared_prefix and checkpointed_layers_drop_the_cache(model):
+        shared_prefix = False  # the completions would not see their prompt
     if shared_prefix:
         prefix_logits, cache, prompt_positions = prefill_groups(model, prompt_ids, prompt_mask, n)
         completion_positions = (

@@ -257,3 +257,14 @@ def test_chunked_sft_loss_of_no_label_is_nan_like_the_plain_one():
     head = torch.nn.Linear(4, 5)
     assert torch.isnan(head_next_token_nll(hidden, head, labels, 2))
     assert torch.isnan(next_token_nll(head(hidden), labels))
+
+
+def test_activation_checkpointing_keeps_the_prompt_in_the_shared_prefix_forward(fp32, batch):
+    """Hugging Face's checkpointed layers drop the KV cache: the shared-prefix forward then
+    runs the full sequences, or the completions would not see their prompt."""
+    model = copy.deepcopy(fp32)
+    expected = forward_and_grads(model, batch, 5)
+    model.gradient_checkpointing_enable({"use_reentrant": False})
+    model.train()
+    got = forward_and_grads(model, batch, 5)
+    assert_same(got, expected, batch[3], values=1e-6, grads=2e-5)
