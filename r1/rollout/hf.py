@@ -66,13 +66,16 @@ class HFRolloutEngine:
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
         was_training = model.training
         model.eval()
-        # One autocast region for the whole loop: autocast caches the low-precision copies of
-        # the weights only until its region exits, so a region per step re-casts every weight
-        # for every token.
+        # One caching autocast region for the whole loop: autocast keeps the low-precision
+        # copies of the weights only until its region exits, so a region per step re-casts
+        # every weight for every token. Lightning's region does not cache, and a nested region
+        # inherits that unless told: cache_enabled=True. Inside a caller's region (held-out
+        # generation) the engine opens its own of the same dtype.
+        dtype = self.autocast_dtype
+        if dtype is None and torch.is_autocast_enabled(device.type):
+            dtype = torch.get_autocast_dtype(device.type)
         autocast = (
-            torch.autocast(device.type, dtype=self.autocast_dtype)
-            if self.autocast_dtype
-            else nullcontext()
+            torch.autocast(device.type, dtype=dtype, cache_enabled=True) if dtype else nullcontext()
         )
         try:
             with autocast:

@@ -216,3 +216,29 @@ def test_bf16_sampling_logprobs_match_the_training_forward_under_autocast(tiny):
     mask = rollout.completion_mask.bool()
     gap = (logprobs[mask] - rollout.sampling_logprobs[mask]).abs()
     assert gap.mean() < 0.02 and gap.max() < 0.15, (gap.mean(), gap.max())
+
+
+def test_inside_a_non_caching_autocast_region_weights_are_cast_once(tiny):
+    """Held-out generation runs inside Lightning's autocast region, which does not cache: the
+    engine opens its own caching region, so each weight is cast to bf16 once per generation,
+    not once per token (counted: casts of the LM head's weight; 12 without the fix)."""
+    model, tokenizer = tiny
+    casts = []
+    weight_shape = tuple(model.lm_head.weight.shape)
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CountWeightCasts(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._to_copy.default and tuple(args[0].shape) == weight_shape:
+                casts.append(func)
+            return func(*args, **(kwargs or {}))
+
+    params = SamplingParams(max_new_tokens=12, ignore_eos=True)
+    for engine in (
+        HFRolloutEngine(model, tokenizer),  # held-out generation
+        HFRolloutEngine(model, tokenizer, autocast_dtype="bfloat16"),  # training rollouts
+    ):
+        casts.clear()
+        with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False), CountWeightCasts():
+            engine.generate(prompts(tokenizer)[:1], params, n=2)
+        assert len(casts) == 1, len(casts)
