@@ -44,10 +44,10 @@ Writes outputs/bench/rollout.json (machine, limits, per-configuration results wi
 bound and peak memory, skipped configurations, r1's per-token cost of 1,024 vs 256 tokens at
 32 rows, the process's peak RSS) and prints a table. Peak memory per configuration: the
 process's RSS sampled every 10 ms during the timed call (CPU), or
-torch.cuda.max_memory_allocated (GPU). The default plan (and --quick) stop starting
-configurations that the rate measured so far predicts would end past --budget-s of wall time
-(600 s on a CPU, 150 s on a GPU; others are listed as skipped), and any plan skips one whose
-KV cache would not fit in memory.
+torch.cuda.max_memory_allocated (GPU). The default plan (and --quick) skip configurations that
+would end past --budget-s of wall time (600 s on a CPU, 150 s on a GPU), as predicted from the
+rate measured so far (the engine's at the nearest row count, or its warm-up's); any plan
+skips one whose KV cache would not fit in memory.
 """
 
 from __future__ import annotations
@@ -421,45 +421,53 @@ def machine(device: torch.device) -> dict:
     }
 
 
-def skip_reason(costs, rows, prompt_len, length, device, predicted_s, left_s) -> str | None:
-    cache_bytes = costs["kv_bytes_per_row_token"] * rows * (prompt_len + length)
-    if 2 * cache_bytes > 0.8 * free_memory_bytes(device):  # 2x: room for the cache's copies
-        return f"memory: a {cache_bytes / 1e9:.1f} GB KV cache would not fit"
-    if predicted_s > left_s:
-        return f"budget: predicted {predicted_s:.0f} s, {max(left_s, 0):.0f} s left"
-    return None
+def timed(engines: Engines, engine: str, prompts, group: int, length: int, device):
+    """(tokens generated, seconds) of one generate call."""
+    sync(device)
+    start = time.perf_counter()
+    tokens = engines.generate(engine, prompts, group, length)
+    sync(device)
+    return tokens, time.perf_counter() - start
 
 
 def run_plan(args, plan, budget, model, tokenizer, costs, limits, started):
-    """Each configuration timed once after its engine's warm-up at that row count; one that
-    would not fit in memory, or that the rate measured so far predicts would overrun the
-    budget, is skipped."""
+    """Each configuration timed once, after its engine's warm-up at that row count. One whose
+    KV cache would not fit in memory is skipped, and so is one that would end past the budget
+    as predicted from this engine's rate at the nearest row count measured so far (or, before
+    any, its warm-up's rate)."""
     pool = chat_prompts(tokenizer, max(rows for _, rows, _ in plan))
-    results, skipped, rate = [], [], {}  # rate: (engine, rows) -> the latest tokens/s
+    results, skipped, rate, warm_rate = [], [], {}, {}  # (engine, rows) -> tokens/s
+
+    def skip(engine, rows, length, reason):
+        skipped.append({"engine": engine, "rows": rows, "length": length, "reason": reason})
+        print(f"skip {engine} {rows} x {length}: {reason}", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="bench_rollout_") as workdir:
         engines = Engines(model, tokenizer, args.device, workdir)
         for engine, rows, length in plan:
             group = min(args.group, rows)
             prompts = pool[: rows // group]
             prompt_len = max(len(p) for p in prompts)
-            known = [r for (e, r) in rate if e == engine]
-            nearest = min(known, key=lambda r: abs(r - rows)) if known else None
-            predicted_s = rows * length / rate[engine, nearest] if known else 0.0
-            left_s = budget - (time.perf_counter() - started)
-            reason = skip_reason(costs, rows, prompt_len, length, args.device, predicted_s, left_s)
-            if reason:
-                skipped.append({"engine": engine, "rows": rows, "length": length, "reason": reason})
-                print(f"skip {engine} {rows} x {length}: {reason}", flush=True)
+            cache_bytes = costs["kv_bytes_per_row_token"] * rows * (prompt_len + length)
+            if 2 * cache_bytes > 0.8 * free_memory_bytes(args.device):  # room for its copies
+                skip(engine, rows, length, f"memory: a {cache_bytes / 1e9:.1f} GB KV cache")
                 continue
-            if (engine, rows) not in rate:
-                engines.generate(engine, prompts, group, WARMUP_TOKENS)
+            if time.perf_counter() - started > budget:
+                skip(engine, rows, length, "budget: spent")
+                continue
+            if (engine, rows) not in warm_rate:
+                tokens, seconds = timed(engines, engine, prompts, group, WARMUP_TOKENS, args.device)
+                warm_rate[engine, rows] = tokens / seconds
+            measured = sorted((abs(r - rows), r) for e, r in rate if e == engine)
+            speed = rate[engine, measured[0][1]] if measured else warm_rate[engine, rows]
+            predicted_s, left_s = rows * length / speed, budget - (time.perf_counter() - started)
+            if predicted_s > left_s:
+                reason = f"budget: {predicted_s:.0f} s predicted, {left_s:.0f} s left"
+                skip(engine, rows, length, reason)
+                continue
             gc.collect()
             with PeakMemory(args.device) as memory:
-                sync(args.device)
-                start = time.perf_counter()
-                tokens = engines.generate(engine, prompts, group, length)
-                sync(args.device)
-                seconds = time.perf_counter() - start
+                tokens, seconds = timed(engines, engine, prompts, group, length, args.device)
             rate[engine, rows] = tokens / seconds
             limit = bound(costs, limits, len(prompts), prompt_len, rows, length)
             results.append(
@@ -484,7 +492,7 @@ def run_plan(args, plan, budget, model, tokenizer, costs, limits, started):
 
 
 def cost_ratio(results, rows: int = 32) -> float | None:
-    """r1's seconds per token at 1,024 new tokens over that at 256 (the issue's target: 1.15)."""
+    """r1's seconds per token at 1,024 new tokens over that at 256 (target: at most 1.15)."""
     per_token = {
         r["length"]: r["seconds"] / r["tokens"]
         for r in results

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_tiny_run_writes_rates_and_bounds(tmp_path):
     out = tmp_path / "rollout.json"
     command = [sys.executable, "scripts/bench_rollout.py", "--model", "tiny", "--device", "cpu"]
-    command += ["--lengths", "4", "--batches", "2", "--engines", "r1", "hf", "--out", str(out)]
+    command += ["--lengths", "4", "--batches", "2", "--engines", "r1", "hf", "--threads", "1"]
+    command += ["--out", str(out)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -32,4 +33,5 @@ def test_tiny_run_writes_rates_and_bounds(tmp_path):
         assert result["bound"]["tokens_per_s"] > 0
         assert result["fraction_of_bound"] > 0
     assert report["peak_rss_gb"] > 0 and not report["skipped"]
+    assert report["machine"]["torch_threads"] == 1
     assert "fraction" in done.stdout  # the summary table
