@@ -37,7 +37,7 @@ log = logging.getLogger("r1")
 # afresh: ~20,000 page faults per second and half the CPU time in the kernel (issue 17).
 # Serving them from a heap that is never trimmed reuses the same pages every step; the price
 # is that the resident set stays at the step's peak between steps.
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
 MALLOC_SETTINGS = {
     M_MMAP_MAX: 0,  # no mmap for large blocks: they come from the heap and stay there
     M_TRIM_THRESHOLD: -1,  # never trim the heap's top (mallopt(3): -1 disables trimming)
