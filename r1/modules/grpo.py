@@ -23,8 +23,7 @@ import torch
 
 from r1.algorithms.advantages import ADVANTAGES
 from r1.algorithms.objectives import aggregate_loss
-from r1.checks import ConfigError, check_choice, check_int
-from r1.models.forward import LOGIT_CHUNK_TOKENS, completion_logprobs
+from r1.checks import ConfigError, check_choice
 from r1.modules.rl import RLModule, UpdateBatch
 from r1.rollout.producer import RolloutProducer, ScoredRollout
 from r1.rollout.types import select_groups
@@ -37,16 +36,12 @@ class GRPOModule(RLModule):
         advantage: str = "grpo",
         dynamic_sampling: bool = False,
         process_reward: Mapping[str, Any] | None = None,
-        logit_chunk_tokens: int | None = LOGIT_CHUNK_TOKENS,
         **kwargs: Any,
     ):
         check_choice("module.advantage", advantage, ADVANTAGES)
         if ADVANTAGES.trait(advantage, "group_baseline", True):
             self.MIN_GROUP_SIZE = (2, "GRPO advantages are relative to the group")
         super().__init__(*args, **kwargs)
-        if logit_chunk_tokens is not None:
-            check_int("module.logit_chunk_tokens", logit_chunk_tokens, 1)
-        self.logit_chunk_tokens = logit_chunk_tokens
         per_step = bool(ADVANTAGES.trait(advantage, "per_step", False))
         if per_step != (process_reward is not None):
             raise ConfigError(
@@ -61,20 +56,6 @@ class GRPOModule(RLModule):
             )
         self.advantage, self.dynamic_sampling = advantage, dynamic_sampling
         self.process_reward = dict(process_reward) if process_reward is not None else None
-
-    def _logprobs(self, model, part, entropy_grad: bool = False):
-        return completion_logprobs(
-            model,
-            part.prompt_ids,
-            part.prompt_mask,
-            part.completion_ids,
-            part.completion_mask,
-            self.group_size,
-            temperature=self.sampling.temperature or 1.0,
-            shared_prefix=self.shared_prefix,
-            entropy_grad=entropy_grad,
-            logit_chunk_tokens=self.logit_chunk_tokens,
-        )
 
     def make_producer(self, engine) -> RolloutProducer:
         return RolloutProducer(

@@ -32,7 +32,6 @@ from r1.algorithms.ppo import (
     whiten,
 )
 from r1.checks import ConfigError, check_float, check_int
-from r1.models.forward import LOGIT_CHUNK_TOKENS, completion_logprobs
 from r1.models.value import ValueModel
 from r1.modules.rl import RLModule, UpdateBatch
 from r1.rollout.producer import RolloutProducer, ScoredRollout
@@ -55,13 +54,9 @@ class PPOModule(RLModule):
         critic_lr: float | None = None,
         critic_model: Any = None,
         dynamic_sampling: bool = False,
-        logit_chunk_tokens: int | None = LOGIT_CHUNK_TOKENS,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
-        if logit_chunk_tokens is not None:
-            check_int("module.logit_chunk_tokens", logit_chunk_tokens, 1)
-        self.logit_chunk_tokens = logit_chunk_tokens
         if dynamic_sampling:  # (accepted as false: experiments shared with GRPO set it)
             raise ConfigError(
                 "module.dynamic_sampling=true drops groups with equal rewards, a GRPO device; "
@@ -83,20 +78,6 @@ class PPOModule(RLModule):
         self.critic_lr = critic_lr
         self.critic_model = critic_model  # None: a copy of the policy backbone
         self.critic: ValueModel | None = None
-
-    def _logprobs(self, model, part, entropy_grad: bool = False):
-        return completion_logprobs(
-            model,
-            part.prompt_ids,
-            part.prompt_mask,
-            part.completion_ids,
-            part.completion_mask,
-            self.group_size,
-            temperature=self.sampling.temperature or 1.0,
-            shared_prefix=self.shared_prefix,
-            entropy_grad=entropy_grad,
-            logit_chunk_tokens=self.logit_chunk_tokens,
-        )
 
     def make_producer(self, engine) -> RolloutProducer:
         return RolloutProducer(

@@ -46,7 +46,7 @@ from r1.algorithms.importance import IS_LEVELS, ratio_stats, truncated_importanc
 from r1.algorithms.objectives import AGGREGATIONS, KL_ESTIMATORS, POLICY_LOSSES, k3, kl_estimate
 from r1.checks import ConfigError, check_choice, check_float, check_int
 from r1.eval.metrics import REFLECTION_WORDS, reflection_stats
-from r1.models.forward import completion_logprobs
+from r1.models.forward import LOGIT_CHUNK_TOKENS, completion_logprobs
 from r1.modules.base import ReasoningModule
 from r1.modules.parallel import reduce_metrics, uses_deepspeed
 from r1.rewards import CompositeReward
@@ -108,6 +108,7 @@ class RLModule(ReasoningModule):
         mask_truncated: bool = False,
         max_grad_norm: float | None = 1.0,
         shared_prefix: bool = True,
+        logit_chunk_tokens: int | None = LOGIT_CHUNK_TOKENS,
         reflection_words: Sequence[str] | None = None,
         sample_table_every: int = 0,
         is_correction: str | None = None,
@@ -131,6 +132,9 @@ class RLModule(ReasoningModule):
         if is_correction is not None:
             check_choice("module.is_correction", is_correction, IS_LEVELS)
         check_float("module.is_cap", is_cap, 0.0, exclusive_minimum=True)
+        if logit_chunk_tokens is not None:
+            check_int("module.logit_chunk_tokens", logit_chunk_tokens, 1)
+        self.logit_chunk_tokens = logit_chunk_tokens
         self.policy_loss_fn = POLICY_LOSSES[policy_loss]
         self.loss_settings: dict[str, Any] = {"clip_low": clip_low, "clip_high": clip_high}
         if dual_clip is not None:
@@ -283,6 +287,7 @@ class RLModule(ReasoningModule):
             temperature=self.sampling.temperature or 1.0,
             shared_prefix=self.shared_prefix,
             entropy_grad=entropy_grad,
+            logit_chunk_tokens=self.logit_chunk_tokens,
         )
 
     def micro_batches(self, keep: torch.Tensor) -> list[torch.Tensor]:
