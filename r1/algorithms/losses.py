@@ -25,26 +25,29 @@ def next_token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     )
 
 
-def head_next_token_nll(
+def head_token_nll(
     hidden: torch.Tensor,
     head: Callable[[torch.Tensor], torch.Tensor],
     labels: torch.Tensor,
     chunk_tokens: int,
 ) -> torch.Tensor:
-    """next_token_nll(head(hidden), labels) with the logits of labelled positions only,
-    `chunk_tokens` at a time (each chunk's recomputed in backward: r1.algorithms.chunks).
+    """Per-position negative log-likelihood [B, T] of labels [B, T] under head(hidden), 0 where
+    no label applies, from the labelled positions' logits only, `chunk_tokens` at a time
+    (each chunk's recomputed in backward: r1.algorithms.chunks). In fp32.
 
-    hidden: [B, T, H] the states that predict labels: [B, T]; head maps [n, H] -> [n, V]."""
+    hidden: [B, T, H] the states that predict labels; head maps [n, H] -> [n, V]. Summed over
+    positions and divided by the labelled count, it is next_token_nll(head(hidden), labels)."""
     labelled = labels != IGNORE_INDEX
     states, targets = hidden[labelled], labels[labelled]
 
-    def summed(chunk_states: torch.Tensor, chunk_targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(head(chunk_states).float(), chunk_targets, reduction="sum")
+    def nll(chunk_states: torch.Tensor, chunk_targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(head(chunk_states).float(), chunk_targets, reduction="none")
 
-    total = sum(
-        map_chunks(summed, chunk_tokens, states, targets), hidden.new_zeros((), dtype=torch.float32)
-    )
-    return total / targets.numel()
+    losses = map_chunks(nll, chunk_tokens, states, targets)
+    per_token = hidden.new_zeros(labels.shape, dtype=torch.float32)
+    if losses:
+        per_token = per_token.masked_scatter(labelled, torch.cat(losses))
+    return per_token
 
 
 def step_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

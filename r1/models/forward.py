@@ -2,18 +2,22 @@
 
 The LM head's output is the largest tensor of a forward: [tokens, V] (V = 49,152 for
 SmolLM2), in fp32 for the log-softmax, plus what autograd keeps of it for backward. When a
-forward needs more than `logit_chunk_tokens` positions' logits, the decoder's hidden states
-are taken instead and the head, log-softmax, gather and entropy run over chunks of that many
-tokens, each recomputed in backward (r1.algorithms.chunks): memory holds one chunk's logits.
+forward needs more than `logit_chunk_tokens` positions' logits, the LM head is replaced, for
+that forward, by one that returns each position's log-prob and entropy, computed over chunks
+of that many tokens, each recomputed in backward (r1.algorithms.chunks): memory holds one
+chunk's logits. It runs as the model's head, inside the model's own forward, so whatever
+wraps the model (peft, FSDP2's root unit) treats it as the head.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from transformers import DynamicCache
 
 from r1.algorithms.chunks import map_chunks
-from r1.models.value import decoder_of
 
 LOGIT_CHUNK_TOKENS = 1024  # [1024, 49152] fp32 logits: 200 MB per intermediate
 
@@ -34,34 +38,9 @@ def token_logprobs_and_entropy(
     return token_logprobs, entropy
 
 
-def output_head(model) -> torch.nn.Module:
-    """The LM head (peft wrappers unwrapped; a LoRA-wrapped head stays wrapped)."""
-    if hasattr(model, "get_base_model"):
-        model = model.get_base_model()
-    return model.get_output_embeddings()
-
-
-def final_hidden_states(model, **inputs) -> torch.Tensor:
-    """The decoder's last hidden states [N, T, H], the LM head's input, with no logits. The
-    model's own forward runs (the head on no position), so whatever wraps it (peft, FSDP2's
-    root unit, DeepSpeed) works as in any forward; a hook on the decoder keeps its output."""
-    captured = []
-
-    def keep(module, args, output):
-        captured.append(output[0])  # last_hidden_state
-
-    hook = decoder_of(model).register_forward_hook(keep)
-    no_positions = torch.empty(0, dtype=torch.long, device=inputs["input_ids"].device)
-    try:
-        model(**inputs, logits_to_keep=no_positions)
-    finally:
-        hook.remove()
-    return captured[0]
-
-
 def head_logprobs_and_entropy(
     hidden: torch.Tensor,
-    head: torch.nn.Module,
+    head: Callable[[torch.Tensor], torch.Tensor],
     tokens: torch.Tensor,
     temperature: float = 1.0,
     entropy_grad: bool = False,
@@ -77,6 +56,56 @@ def head_logprobs_and_entropy(
     pieces = map_chunks(chunk, chunk_tokens, hidden.flatten(0, 1), tokens.flatten())
     logprobs, entropy = (torch.cat(parts).view_as(tokens) for parts in zip(*pieces))
     return logprobs, entropy
+
+
+def output_head(model) -> torch.nn.Module:
+    """The LM head (peft wrappers unwrapped; a LoRA-wrapped head stays wrapped)."""
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return model.get_output_embeddings()
+
+
+@contextmanager
+def head_replaced(model, fn: Callable[[torch.Tensor, Callable], torch.Tensor]) -> Iterator[None]:
+    """For the forwards inside, the LM head returns fn(hidden, project) instead of the logits
+    project(hidden) (`project`: the head's own forward). fn runs where the head runs, inside
+    the model's forward, and its result is the forward's `logits`, so wrappers that act
+    around the forward (FSDP2 gathers the root's weights, and gathers them again for the
+    backward of its outputs) treat it as the head."""
+    head = output_head(model)
+    own = head.__dict__.get("forward")  # an instance-level forward (a hook library's) or None
+    project = head.forward
+    head.forward = lambda hidden: fn(hidden, project)
+    try:
+        yield
+    finally:
+        if own is None:
+            del head.forward
+        else:
+            head.forward = own
+
+
+def scored_forward(
+    model,
+    inputs: dict,
+    tokens: torch.Tensor,
+    temperature: float,
+    entropy_grad: bool,
+    chunk_tokens: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs and entropies [N, C] of `tokens` from a forward of `inputs` whose head runs
+    on C positions per row (inputs' logits_to_keep), chunk by chunk."""
+
+    def score(hidden: torch.Tensor, project) -> torch.Tensor:
+        parts = head_logprobs_and_entropy(
+            hidden, project, tokens, temperature, entropy_grad, chunk_tokens
+        )
+        return torch.stack(parts, dim=-1)  # [N, C, 2]
+
+    with head_replaced(model, score):
+        scores = model(**inputs).logits
+    logprobs, entropy = scores.unbind(-1)
+    return logprobs, entropy if entropy_grad else entropy.detach()
 
 
 def prefill_groups(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, group_size: int):
@@ -161,12 +190,11 @@ def completion_logprobs(
             "use_cache": True,
         }
         if chunked:
-            hidden = final_hidden_states(model, **rest)  # [N, C - 1, H]
             parts = [
                 token_logprobs_and_entropy(first, completion_ids[:, :1], temperature, entropy_grad),
-                head_logprobs_and_entropy(
-                    hidden,
-                    output_head(model),
+                scored_forward(
+                    model,
+                    rest,
                     completion_ids[:, 1:],
                     temperature,
                     entropy_grad,
@@ -186,14 +214,12 @@ def completion_logprobs(
             "use_cache": False,
         }
         if chunked:
-            hidden = final_hidden_states(model, **inputs)[:, -length - 1 : -1]
-            return head_logprobs_and_entropy(
-                hidden,
-                output_head(model),
-                completion_ids,
-                temperature,
-                entropy_grad,
-                logit_chunk_tokens,
+            width = input_ids.shape[1]  # the positions that predict the completion tokens:
+            inputs["logits_to_keep"] = torch.arange(
+                width - length - 1, width - 1, device=input_ids.device
+            )
+            return scored_forward(
+                model, inputs, completion_ids, temperature, entropy_grad, logit_chunk_tokens
             )
         logits = model(**inputs, logits_to_keep=length + 1).logits[:, :-1]
     return token_logprobs_and_entropy(logits, completion_ids, temperature, entropy_grad)

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from r1.algorithms.losses import IGNORE_INDEX, head_next_token_nll, next_token_nll
-from r1.models.forward import LOGIT_CHUNK_TOKENS, final_hidden_states, output_head
+from r1.algorithms.losses import IGNORE_INDEX, head_token_nll, next_token_nll
+from r1.models.forward import LOGIT_CHUNK_TOKENS, head_replaced
 from r1.modules.base import ReasoningModule
 
 
@@ -25,15 +25,20 @@ class SFTModule(ReasoningModule):
             "position_ids": batch.get("position_ids"),
             "use_cache": False,  # also required for packed rows to be masked block-diagonally
         }
-        if int((targets != IGNORE_INDEX).sum()) > LOGIT_CHUNK_TOKENS:
-            # The labelled positions' logits a chunk at a time (r1.models.forward).
-            hidden = final_hidden_states(self.model, **inputs)[:, :-1]
-            return head_next_token_nll(hidden, output_head(self.model), targets, LOGIT_CHUNK_TOKENS)
         labelled = (targets != IGNORE_INDEX).any(0).nonzero()
         start = int(labelled[0]) if len(labelled) else 0
         # The LM head only runs where some row has a label: on short-answer data most of the
         # sequence is prompt, and the vocabulary projection is a large share of the compute.
         keep = torch.arange(start, input_ids.shape[1] - 1, device=input_ids.device)
+        labelled_tokens = int((targets != IGNORE_INDEX).sum())
+        if labelled_tokens > LOGIT_CHUNK_TOKENS:
+            # Only the labelled positions' logits, a chunk at a time (r1.models.forward).
+            def nll(hidden: torch.Tensor, project) -> torch.Tensor:
+                return head_token_nll(hidden, project, targets[:, start:], LOGIT_CHUNK_TOKENS)
+
+            with head_replaced(self.model, nll):
+                per_token = self.model(**inputs, logits_to_keep=keep).logits
+            return per_token.sum() / labelled_tokens
         output = self.model(**inputs, logits_to_keep=keep)
         return next_token_nll(output.logits, targets[:, start:])
 

@@ -9,16 +9,17 @@ import math
 import pytest
 import torch
 
-from r1.algorithms.losses import IGNORE_INDEX, head_next_token_nll, next_token_nll
+from r1.algorithms.losses import IGNORE_INDEX, head_token_nll
 from r1.algorithms.padding import pad_left, pad_right
 from r1.models import load_model
 from r1.models.forward import (
     completion_logprobs,
-    final_hidden_states,
     head_logprobs_and_entropy,
+    head_replaced,
     output_head,
 )
 from r1.models.loading import apply_lora
+from r1.modules import SFTModule, sft
 
 GROUP = 3
 SMALL_VOCAB = 4096  # the tokens below are < 2000; SmolLM2's 49,152 makes the tests slow
@@ -217,46 +218,60 @@ def test_one_value_by_hand():
     torch.testing.assert_close(logprobs[0, 0], torch.tensor(math.log(3**0.5 / (1 + 3**0.5))))
 
 
-def test_final_hidden_states_are_what_the_head_reads(tiny, batch):
-    model = tiny
+def test_the_replaced_head_is_the_models_own_again_afterwards(tiny, batch):
     prompt_ids, prompt_mask = batch[0], batch[1]
     with torch.no_grad():
-        hidden = final_hidden_states(model, input_ids=prompt_ids, attention_mask=prompt_mask)
-        logits = model(input_ids=prompt_ids, attention_mask=prompt_mask).logits
-    torch.testing.assert_close(output_head(model)(hidden), logits)
+        before = tiny(input_ids=prompt_ids, attention_mask=prompt_mask).logits
+        with head_replaced(tiny, lambda hidden, project: project(hidden)[..., :3]):
+            inside = tiny(input_ids=prompt_ids, attention_mask=prompt_mask).logits
+        with pytest.raises(RuntimeError), head_replaced(tiny, lambda hidden, project: hidden):
+            raise RuntimeError
+        after = tiny(input_ids=prompt_ids, attention_mask=prompt_mask).logits
+    torch.testing.assert_close(inside, before[..., :3], rtol=0, atol=0)
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
+    assert "forward" not in output_head(tiny).__dict__
 
 
-@pytest.mark.parametrize("chunk", [1, 3, 100])
-def test_chunked_sft_loss_equals_the_plain_one(tiny, chunk):
-    model = tiny
+def sft_batch():
     g = torch.Generator().manual_seed(1)
     input_ids = torch.randint(0, 2000, (3, 9), generator=g)
     labels = input_ids.clone()
     labels[:, :4] = IGNORE_INDEX
     labels[1, 6:] = IGNORE_INDEX
-    targets = labels[:, 1:]
+    return {"input_ids": input_ids, "labels": labels}
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 100])
+def test_chunked_sft_loss_equals_the_plain_one(tiny, chunk, monkeypatch):
+    """SFTModule's loss: its labelled positions' logits a chunk at a time past
+    LOGIT_CHUNK_TOKENS (11 labelled tokens here), else all at once."""
+    module = SFTModule(tiny, None, optimizer=None)
+    batch = sft_batch()
     losses, grads = [], []
-    for chunked in (False, True):
-        model.zero_grad()
-        if chunked:
-            hidden = final_hidden_states(model, input_ids=input_ids)[:, :-1]
-            loss = head_next_token_nll(hidden, output_head(model), targets, chunk)
-        else:
-            loss = next_token_nll(model(input_ids=input_ids).logits[:, :-1], targets)
+    for threshold in (10**9, chunk):
+        monkeypatch.setattr(sft, "LOGIT_CHUNK_TOKENS", threshold)
+        tiny.zero_grad()
+        loss = module.completion_loss(batch)
         loss.backward()
         losses.append(loss.detach())
-        grads.append([p.grad.clone() for p in model.parameters()])
+        grads.append([p.grad.clone() for p in tiny.parameters()])
     torch.testing.assert_close(losses[1], losses[0], atol=0, rtol=1e-6)  # fp32 sums
     for got, want in zip(grads[1], grads[0]):
-        torch.testing.assert_close(got, want, atol=1e-12 * float(want.abs().max()), rtol=0)
+        torch.testing.assert_close(got, want, atol=1e-10 * float(want.abs().max()), rtol=0)
 
 
-def test_chunked_sft_loss_of_no_label_is_nan_like_the_plain_one():
-    hidden = torch.zeros(1, 2, 4)
-    labels = torch.full((1, 2), IGNORE_INDEX)
+def test_per_token_nll_is_zero_where_no_label_applies():
     head = torch.nn.Linear(4, 5)
-    assert torch.isnan(head_next_token_nll(hidden, head, labels, 2))
-    assert torch.isnan(next_token_nll(head(hidden), labels))
+    hidden = torch.randn(2, 3, 4)
+    labels = torch.tensor([[1, IGNORE_INDEX, 4], [IGNORE_INDEX] * 3])
+    per_token = head_token_nll(hidden, head, labels, 1)
+    expected = torch.nn.functional.cross_entropy(
+        head(hidden[0, [0, 2]]), labels[0, [0, 2]], reduction="none"
+    )
+    torch.testing.assert_close(per_token[0, [0, 2]], expected)
+    assert per_token[0, 1] == 0 and (per_token[1] == 0).all()
+    nothing = head_token_nll(hidden, head, torch.full((2, 3), IGNORE_INDEX), 2)
+    assert nothing.shape == (2, 3) and (nothing == 0).all()
 
 
 def test_activation_checkpointing_keeps_the_prompt_in_the_shared_prefix_forward(fp32, batch):
@@ -264,7 +279,7 @@ def test_activation_checkpointing_keeps_the_prompt_in_the_shared_prefix_forward(
     runs the full sequences, or the completions would not see their prompt."""
     model = copy.deepcopy(fp32)
     expected = forward_and_grads(model, batch, 5)
-    model.gradient_checkpointing_enable({"use_reentrant": False})
+    model.activation_checkpointing_enable({"use_reentrant": False})
     model.train()
     got = forward_and_grads(model, batch, 5)
     assert_same(got, expected, batch[3], values=1e-6, grads=2e-5)
