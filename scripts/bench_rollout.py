@@ -6,6 +6,7 @@ GRPOTrainer generation path, each against this machine's own bound measured in t
     python scripts/bench_rollout.py --full                 # rows 8/32/64 x 16/256/1024/4096
     python scripts/bench_rollout.py --engines r1 hf --batches 32 --lengths 256 1024
     python scripts/bench_rollout.py --device cuda --quick  # GPU (the default when present)
+    python scripts/bench_rollout.py --threads 1            # a CPU shared with other work
 
 Each configuration is `rows` = prompts x G completions (G = --group, 8 as in GRPO) of exactly
 `length` new tokens: sampling at temperature 1 (top-p 1, top-k off) with EOS unable to end a
@@ -19,6 +20,10 @@ model's forward in autocast, one region per forward call. TRL's path is the trai
 method (GRPOTrainer._generate_single_turn: `unwrapped_model.generate(...)` with the
 GenerationConfig TRL builds from its arguments) on a trainer built once, its own copy of the
 model prepared by its accelerator as training would.
+
+On a CPU that other processes share, torch's threads wait for each other at every op (2
+threads ran 10x slower than 1 at a load average of 9 on 2 cores): use --threads 1 there; the
+bound is measured with the run's thread count either way.
 
 The machine's limits, measured first: memory bandwidth (a large tensor copy_, read + write
 counted; and a read-only sum), bf16 matmul throughput at a large shape (2048^3; 8192^3 on a
