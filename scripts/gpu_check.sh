@@ -7,16 +7,16 @@
 #   scripts/gpu_check.sh --fetch            # here, with pip's registry: fill .gpu_check/
 #   scripts/gpu_check.sh                    # on the GPU machine: every step, JSON in $OUT
 #   scripts/gpu_check.sh --cpu              # dry run of every step on CPU, tiny settings
-#   scripts/gpu_check.sh --only grpo_fsdp   # some steps (rollout step grpo_vs_trl grpo_fsdp)
+#   scripts/gpu_check.sh --only grpo_fsdp   # some steps (rollout grpo_vs_trl grpo_fsdp step)
 #
 # Steps, each time-boxed (`timeout`) within GPU_CHECK_BUDGET_S (default 480 s) in all, a
 # failing one not stopping the next:
 #   rollout      scripts/bench_rollout.py --device cuda --quick  (random SmolLM2-135M)
-#   step         scripts/bench_step.py --device cuda: one GRPO step by phase (random SmolLM2)
 #   grpo_vs_trl  scripts/bench_grpo.py --device cuda: r1 against TRL (random SmolLM2)
 #   grpo_fsdp    scripts/train.py experiment=grpo_addition strategy=fsdp trainer.devices=1
 #                on a random ~0.4B Llama shaped like Qwen2.5-0.5B (hidden 896, 24 layers,
 #                14 heads, 2 KV heads, MLP 4864, SmolLM2's vocabulary), 256 new tokens
+#   step         scripts/bench_step.py --device cuda: one GRPO step by phase (random SmolLM2)
 # Writes $OUT/gpu_check.json (environment, nvidia-smi, each step's status and results),
 # $OUT/<step>.json and $OUT/gpu_check.log (the end of each step's output). $OUT defaults to
 # outputs/gpu_check.
@@ -176,30 +176,33 @@ box() {
   echo "== $name: $status (rc $rc) in $((SECONDS - start))s"
 }
 
+# The issue's three first (rollout, r1 against TRL, FSDP), then the per-phase step profile.
 if [[ $mode == gpu ]]; then
-  box rollout 150 "$PY" scripts/bench_rollout.py --device cuda --quick --model "$SMOL" \
-    --budget-s 110 --out "$OUT/rollout.json"
-  box step 90 "$PY" scripts/bench_step.py --device cuda --override "model.path=$SMOL" \
-    --out "$OUT/step.json"
-  box grpo_vs_trl 120 "$PY" scripts/bench_grpo.py --device cuda --steps 6 --model-path "$SMOL" \
-    --out "$OUT/grpo_vs_trl.json"
+  ROLLOUT=(--device cuda --quick --budget-s 110)
+  GRPO=(--device cuda --steps 6)
   FSDP=(trainer.accelerator=gpu trainer.max_steps=6 module.sampling.max_new_tokens=256)
+  STEP=(--device cuda)
+  CAPS=(150 120 130 90)
 else
-  box rollout 300 "$PY" scripts/bench_rollout.py --device cpu --model "$SMOL" --engines r1 hf trl \
-    --batches 4 --lengths 8 --out "$OUT/rollout.json"
-  box step 300 "$PY" scripts/bench_step.py --device cpu --override "model.path=$SMOL" \
-    --prompts 2 --group 2 --new-tokens 8 --kl-coef 0 --out "$OUT/step.json"
-  box grpo_vs_trl 300 "$PY" scripts/bench_grpo.py --device cpu --steps 2 --model-path "$SMOL" \
-    --out "$OUT/grpo_vs_trl.json"
+  ROLLOUT=(--device cpu --engines r1 hf trl --batches 4 --lengths 8)
+  GRPO=(--device cpu --steps 2)
   FSDP=(trainer.accelerator=cpu trainer.max_steps=2 module.sampling.max_new_tokens=8
     trainer.precision=32-true)
+  STEP=(--device cpu --prompts 2 --group 2 --new-tokens 8 --kl-coef 0)
+  CAPS=(300 300 300 300)
 fi
+box rollout "${CAPS[0]}" "$PY" scripts/bench_rollout.py "${ROLLOUT[@]}" --model "$SMOL" \
+  --out "$OUT/rollout.json"
+box grpo_vs_trl "${CAPS[1]}" "$PY" scripts/bench_grpo.py "${GRPO[@]}" --model-path "$SMOL" \
+  --out "$OUT/grpo_vs_trl.json"
 # reward=repetition varies on random text, so the advantages are not all zero.
-box grpo_fsdp 130 "$PY" scripts/train.py experiment=grpo_addition strategy=fsdp trainer.devices=1 \
-  "model.path=$BIG" reward=repetition module.dynamic_sampling=false "${FSDP[@]}" \
-  validate_before_training=false trainer.val_check_interval=null data.num_val=4 \
+box grpo_fsdp "${CAPS[2]}" "$PY" scripts/train.py experiment=grpo_addition strategy=fsdp \
+  trainer.devices=1 "model.path=$BIG" reward=repetition module.dynamic_sampling=false \
+  "${FSDP[@]}" validate_before_training=false trainer.val_check_interval=null data.num_val=4 \
   logger=csv trainer.log_every_n_steps=1 checkpoint.save_on_train_end=false \
   "hydra.run.dir=$WORK/grpo_fsdp"
+box step "${CAPS[3]}" "$PY" scripts/bench_step.py "${STEP[@]}" --override "model.path=$SMOL" \
+  --out "$OUT/step.json"
 
 for log in "$WORK"/*.log; do
   [[ -e $log ]] && {
