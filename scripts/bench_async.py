@@ -6,7 +6,10 @@
 
 Speed: scripts/train.py runs each mode in its own child process, interleaved (sync, async,
 async, sync for --rounds 2), with the same seed and settings; the load average before and
-after each run is recorded (other work on the machine slows the two modes differently); a step's time is its logged perf/step_s (sync: generate, score,
+after each run is recorded (other work on the machine slows the two modes differently), and
+--omp-wait-policy passive keeps idle OpenMP threads from spinning (on a busy machine the
+trainer thread's spinning team slowed its own generation many times over, which a background
+thread escaped: that, not the overlap, would then dominate the ratio); a step's time is its logged perf/step_s (sync: generate, score,
 update; async: the update and the wait for the batch generated beside it), the first
 `--warmup` steps left out. Also reported: the generation time (rollout/s, in the thread when
 async), the time the async trainer waited for the thread (rollout/wait_s) and the staleness.
@@ -35,11 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MODES = {"sync": 0, "async": 1}
 
 
-def train(run_dir: Path, *overrides: str) -> float:
+def train(run_dir: Path, *overrides: str, env: dict[str, str] | None = None) -> float:
     command = [sys.executable, str(ROOT / "scripts" / "train.py"), *overrides]
     started = time.perf_counter()
     result = subprocess.run(
-        [*command, f"hydra.run.dir={run_dir}"], cwd=ROOT, capture_output=True, text=True
+        [*command, f"hydra.run.dir={run_dir}"], cwd=ROOT, capture_output=True, text=True, env=env
     )
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
@@ -70,7 +73,16 @@ def speed(args) -> dict:
         "checkpoint.save_on_train_end=false",
         f"seed={args.seed}",
     ]
-    report: dict = {"overrides": overrides, "warmup": args.warmup, "runs": [], "modes": {}}
+    env = dict(os.environ)
+    if args.omp_wait_policy:
+        env["OMP_WAIT_POLICY"] = args.omp_wait_policy
+    report: dict = {
+        "overrides": overrides,
+        "warmup": args.warmup,
+        "omp_wait_policy": env.get("OMP_WAIT_POLICY"),
+        "runs": [],
+        "modes": {},
+    }
     # sync, async, async, sync, ...: a drift in the machine's load falls on both alike
     order = [
         name
@@ -81,7 +93,7 @@ def speed(args) -> dict:
         for i, name in enumerate(order):
             run_dir = Path(tmp) / f"{i}-{name}"
             load = os.getloadavg()[0]
-            seconds = train(run_dir, *overrides, f"rollout.async_steps={MODES[name]}")
+            seconds = train(run_dir, *overrides, f"rollout.async_steps={MODES[name]}", env=env)
             rows = [v for s, v in sorted(logged(run_dir).items()) if "perf/step_s" in v]
             timed = rows[args.warmup :]
             step_s = [r["perf/step_s"] for r in timed]
@@ -145,6 +157,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="runs per mode, interleaved")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--accuracy", action="store_true", help="3 seeds x 2 modes, 60 steps")
+    parser.add_argument(
+        "--omp-wait-policy",
+        choices=["active", "passive"],
+        help="OMP_WAIT_POLICY for the runs (default: inherited); see docs/async_rollouts.md",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.steps <= args.warmup:
