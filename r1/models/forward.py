@@ -19,7 +19,7 @@ from transformers import DynamicCache
 
 from r1.algorithms.chunks import map_chunks
 
-LOGIT_CHUNK_TOKENS = 1024  # [1024, 49152] fp32 logits: 200 MB per intermediate
+LOGIT_CHUNK_TOKENS = 512  # [512, 49152] fp32 logits: 100 MB per intermediate
 
 
 def token_logprobs_and_entropy(
