@@ -33,7 +33,10 @@ RUN = [
     "module.micro_batch_prompts=1",  # two backward passes per optimizer step
     "module.kl_coef=0.1",  # the reference model is sharded too under FSDP
     "module.optimizer.lr=1e-3",
-    "reward=repetition",  # varies on random text: non-zero advantages, so the weights move
+    "reward=repetition",
+    # Eight random tokens rarely repeat a 3-gram, so the rewards (and advantages) can all
+    # tie; the entropy bonus gives every step a gradient whatever the sampler draws.
+    "module.entropy_coef=0.01",
     "checkpoint.every_n_steps=1",
 ]
 
