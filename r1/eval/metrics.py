@@ -77,6 +77,21 @@ def mean_pass_at_k(correct: Sequence[Sequence[bool]], k: int) -> float:
     return total / len(correct)
 
 
+def mean_and_stderr(values: Sequence[float]) -> tuple[float, float]:
+    """(mean, standard error of the mean) of per-problem scores: the sample standard
+    deviation (n - 1) over sqrt(n). The k samples of a problem are not independent, so a
+    benchmark's error is taken over its problems, each scored by its mean over k. The error
+    is NaN for fewer than two problems (nothing to estimate it from)."""
+    if not values:
+        raise ValueError("mean_and_stderr needs at least one value, got none")
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, math.nan
+    variance = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(variance / n)
+
+
 # ---------------------------------------------------------------------------------------------
 # Majority vote (cons@k)
 

@@ -233,3 +233,14 @@ def test_length_stats_empty_is_nan():
     stats = length_stats([])
     assert set(stats) == {"mean", "p50", "p90", "p99", "max"}
     assert all(math.isnan(value) for value in stats.values())
+
+
+def test_mean_and_stderr_by_hand():
+    from r1.eval.metrics import mean_and_stderr
+
+    mean, error = mean_and_stderr([1.0, 0.5, 0.0])
+    assert mean == pytest.approx(0.5) and error == pytest.approx(0.5 / math.sqrt(3))
+    assert mean_and_stderr([1.0, 1.0]) == (1.0, 0.0)
+    assert math.isnan(mean_and_stderr([0.25])[1])  # one problem: no error to estimate
+    with pytest.raises(ValueError, match="at least one"):
+        mean_and_stderr([])
