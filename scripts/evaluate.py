@@ -20,12 +20,19 @@ best_of_n with search.n=K generates the same T on average; give MCTS search.toke
 Compare search=none's cons@k (majority vote: its gold-free choice among the K samples) with
 the searches' accuracy. A search report carries accuracy, tokens_per_problem, format and stop
 rates and, for MCTS, search_stop_budget_rate and search_found_rate.
+
+Benchmarks (conf/benchmark/, docs/benchmarks.md): a preset's whole test set, k samples each;
+<name>.jsonl (every sample with its score), benchmarks.json and benchmarks.md in the run dir.
+python scripts/evaluate.py benchmark=humaneval model.path=<checkpoint> eval.k=4
+python scripts/evaluate.py benchmark=math500 benchmark.path=math500.jsonl run=outputs/runs/<...>
+python scripts/evaluate.py benchmarks=[humaneval,math500] run=outputs/runs/<...>
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import hydra
 import torch
@@ -40,12 +47,15 @@ from r1.eval.runner import EvalReport, evaluate
 from r1.eval.runs import adopt_training_run, prompts_and_engine, script_sampling
 
 log = logging.getLogger("r1.evaluate")
+BENCHMARK_CONF = Path(__file__).resolve().parents[1] / "conf" / "benchmark"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 @cli.reports_user_errors
 def main(cfg: DictConfig) -> float:
     torch.manual_seed(cfg.seed)
+    if cfg.get("benchmark") is not None or cfg.benchmarks:
+        return benchmark_eval(cfg)
     search = OmegaConf.to_container(cfg.search, resolve=True)
     if search["method"] != "none":
         from r1.search.searchers import check_search_config
@@ -155,6 +165,97 @@ def search_eval(
             "oracle": oracle,
         },
     )
+
+
+def benchmark_specs(cfg: DictConfig) -> list:
+    """The presets to score: `benchmarks` (each from conf/benchmark/<name>.yaml), with the one
+    chosen as `benchmark=<name>` (and its command-line settings) in its place or added."""
+    from r1.checks import ConfigError
+    from r1.eval.benchmarks import benchmark_spec
+
+    chosen = cfg.get("benchmark")
+    names = list(cfg.benchmarks or [])
+    if chosen is not None and chosen.name not in names:
+        names.append(chosen.name)
+    specs = []
+    for name in names:
+        if chosen is not None and name == chosen.name:
+            settings = chosen
+        else:
+            file = BENCHMARK_CONF / f"{name}.yaml"
+            if not file.is_file():
+                valid = ", ".join(sorted(p.stem for p in BENCHMARK_CONF.glob("*.yaml")))
+                raise ConfigError(f"benchmarks: unknown preset {name!r}; valid: {valid}")
+            settings = OmegaConf.load(file)
+        settings = OmegaConf.to_container(settings, resolve=True)
+        path = (cfg.get("benchmark_paths") or {}).get(name)
+        if path is not None:
+            settings["path"] = path
+        specs.append(benchmark_spec(settings))
+    return specs
+
+
+def benchmark_eval(cfg: DictConfig) -> float:
+    """Score each benchmark's whole test set with k samples per problem; returns the first
+    benchmark's pass@1."""
+    from r1.data.templates import PromptTemplate
+    from r1.eval.benchmark_eval import run_benchmark, summary_markdown, write_summary
+    from r1.eval.benchmarks import load_benchmark
+
+    if cfg.search.method != "none":
+        from r1.checks import ConfigError
+
+        raise ConfigError("benchmarks are scored with search=none (k samples per problem)")
+    specs = benchmark_specs(cfg)
+    run_template = None
+    budget = 256
+    if cfg.run:
+        _, budget = adopt_training_run(cfg, take_reward=False)
+        run_template = OmegaConf.to_container(cfg.data.get("template") or {}, resolve=True)
+    params = script_sampling(cfg, budget)
+    # every file and row is read before a model loads: a bad one fails in seconds
+    problem_sets = [load_benchmark(spec) for spec in specs]
+    model, tokenizer = instantiate(cfg.model)
+    model.eval()
+    engine = instantiate(cfg.rollout)(
+        model=model, tokenizer=tokenizer, autocast_dtype=cfg.eval.autocast
+    )
+    results = []
+    for spec, problems in zip(specs, problem_sets):
+        template = PromptTemplate(**dict(spec.template))
+        if run_template:  # the run was trained on its own markup; the question stays the preset's
+            template = replace(
+                template,
+                kind=run_template.get("kind", template.kind),
+                system=run_template.get("system", template.system),
+            )
+        results.append(
+            run_benchmark(
+                engine,
+                spec,
+                problems,
+                tokenizer,
+                k=cfg.eval.k,
+                params=params,
+                template=template,
+                seed=cfg.seed,
+                batch_size=cfg.eval.batch_size,
+            )
+        )
+    choices = HydraConfig.get().runtime.choices
+    settings = {
+        "model": cfg.model.get("path") or cfg.model.get("name") or choices.get("model"),
+        "run": cfg.run,
+        "k": cfg.eval.k,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_new_tokens": params.max_new_tokens,
+        "seed": cfg.seed,
+    }
+    json_path, md_path = write_summary(cfg.paths.output_dir, results, settings)
+    print(summary_markdown([r.summary() for r in results], settings))
+    print(f"written: {json_path}, {md_path.name} and one <benchmark>.jsonl per benchmark")
+    return results[0].metrics["pass@1"]
 
 
 def finish(cfg: DictConfig, report: EvalReport, metric: str) -> float:

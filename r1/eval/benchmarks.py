@@ -115,7 +115,13 @@ def read_rows(spec: BenchmarkSpec) -> list[dict[str, Any]]:
     import datasets  # heavy; only for the hub
 
     hub = dict(spec.hub or {})
-    rows = datasets.load_dataset(hub["name"], hub.get("subset"), split=hub.get("split", "test"))
+    try:
+        rows = datasets.load_dataset(hub["name"], hub.get("subset"), split=hub.get("split", "test"))
+    except (ConnectionError, FileNotFoundError) as e:
+        raise DataError(
+            f"benchmark {spec.name}: cannot read {spec.source} ({e}); without the hub, give a "
+            f"local file in its schema: benchmark.path=<file> (or benchmark_paths.{spec.name}=)"
+        ) from None
     return [dict(row) for row in rows]
 
 
