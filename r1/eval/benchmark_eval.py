@@ -8,8 +8,9 @@ A sample is right only if it stopped within the token budget and:
   else the last `\\boxed{}`) is equivalent to the gold one (`answer_is_correct`: math-verify);
 - choice: the option it names (`r1.eval.choice.extract_choice`, under that sample's own
   shuffled order) is the right one; cons@k votes over the options chosen;
-- code: its program (the last python block, after the problem's `code_prefix`) passes every
-  test in the sandbox (`r1.rewards.code`); code has no cons@k (no two programs compare).
+- code: its program (the last python block; HumanEval: the last one that defines the entry
+  point, if one does), after the problem's `code_prefix`, passes every test in the sandbox
+  (`r1.rewards.code`); code has no cons@k (no two programs compare).
 """
 
 from __future__ import annotations
@@ -213,7 +214,10 @@ def grade_code(
     problems: Sequence[Problem], generations: Sequence[Sequence[Generation]]
 ) -> list[ProblemRecord]:
     """Every sample's program against its problem's tests, all in one sandbox pool."""
-    programs = [[extract_code(g.text) for g in own] for own in generations]
+    programs = [
+        [extract_code(g.text, defines=problem.meta.get("entry_point")) for g in own]
+        for problem, own in zip(problems, generations)
+    ]
     jobs = [
         RewardSample(
             completion=f"```python\n{program_for(problem, code)}\n```",

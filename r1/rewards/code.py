@@ -30,12 +30,14 @@ _FENCE = re.compile(r"(?:^|\n)[ \t]*```[ \t]*([^\n`]*)\n(.*?)```", re.S)
 _PYTHON_TAGS = {"", "python", "py", "python3"}
 
 
-def extract_code(text: str) -> str | None:
+def extract_code(text: str, defines: str | None = None) -> str | None:
     """The program in a completion, or None.
 
     The last fenced block tagged python (or untagged), searched in the last
     ``<answer>...</answer>`` block when there is one, else in the whole text. An answer
-    block without any fence is taken as the code itself.
+    block without any fence is taken as the code itself. `defines` (a function name): the
+    last block that defines that function wins over later ones that do not (a chat reply
+    often ends with a usage example such as ``print(f(1))`` in a block of its own).
     """
     answer = parse_completion(text).answer
     region = text if answer is None else answer
@@ -44,6 +46,9 @@ def extract_code(text: str) -> str | None:
         for tag, body in _FENCE.findall(region)
         if tag.strip().lower() in _PYTHON_TAGS and body.strip()
     ]
+    if defines:
+        definition = re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(defines)}\b", re.M)
+        blocks = [b for b in blocks if definition.search(b)] or blocks
     if blocks:
         return blocks[-1]
     if answer and "```" not in answer:

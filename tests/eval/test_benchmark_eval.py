@@ -25,6 +25,7 @@ from r1.eval.benchmark_eval import (
 )
 from r1.eval.benchmarks import benchmark_spec, load_benchmark
 from r1.eval.choice import LETTERS
+from r1.rewards.code import extract_code
 from r1.rollout.types import Rollout, SamplingParams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,6 +238,25 @@ def test_humaneval_programs_pass_and_fail_their_tests_in_the_sandbox():
     assert "cons@k" not in result.metrics and result.problems[0].majority_correct is None
     assert result.metrics["pass@1"] == pytest.approx((2 / 4 + 1 / 4) / 2)
     assert result.metrics["grader_errors"] == 0.0
+
+
+def test_humaneval_takes_the_block_that_defines_the_function_not_a_later_usage_example():
+    # SmolLM2 on HumanEval/4: the function, then "You can use it like this:" and a print block
+    usage = "\n\nYou can use it like this:\n\n```python\nprint(total([1, 2]))\n```"
+    replies = [
+        fenced("def total(numbers):\n    return sum(numbers)") + usage,  # right
+        fenced("def total(numbers):\n    return 0") + usage,  # wrong: its function is run
+        fenced("def total_of(numbers):\n    return 0") + fenced("    return sum(numbers)"),
+    ]
+
+    result, _ = score("humaneval", lambda prompt, i: replies[i] if "total" in prompt else "", 3)
+    assert [s.correct for s in result.problems[0].samples] == [True, False, True]
+    assert (
+        extract_code(replies[0], defines="total")
+        == "def total(numbers):\n    return sum(numbers)\n"
+    )
+    assert extract_code(replies[0]) == "print(total([1, 2]))\n"  # without a name: the last
+    assert extract_code(replies[2], defines="total") == "    return sum(numbers)\n"  # none does
 
 
 def test_program_for_puts_the_prompt_before_the_code():
