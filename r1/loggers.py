@@ -1,4 +1,10 @@
-"""Logger factories that need a decision at run time (the rest are plain `_target_`s)."""
+"""Logger factories that need a decision at run time (the rest are plain `_target_`s).
+
+Every logger keeps the local metrics file: `logger=wandb` and `logger=tensorboard` return
+their logger together with the CSV one (`local_metrics=True`, the default), so
+<run dir>/logs/metrics.csv, which scripts/plot_run.py and scripts/plot_ablation.py read, is
+written whatever else the metrics go to, and a W&B sweep charts offline.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
 
 from r1.checks import ConfigError
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
+LOCAL_METRICS_DIR = "logs"  # <run dir>/logs/metrics.csv, as logger=csv writes it
 
 
 def wandb_has_credentials() -> bool:
@@ -43,10 +50,12 @@ def wandb_logger(
     mode: str = "auto",
     resume: Any = None,
     arm: str = "",
+    local_metrics: bool = True,
     **kwargs,
 ):
     """A Lightning WandbLogger; `mode=auto` runs offline when no API key is configured, so
-    a run never blocks on a login prompt (sync later with `wandb sync <save_dir>/wandb`)."""
+    a run never blocks on a login prompt (sync later with `wandb sync <save_dir>/wandb`).
+    With `local_metrics`, [the WandbLogger, the CSV logger of <save_dir>/logs]."""
     from lightning.pytorch.loggers import WandbLogger
 
     if mode not in WANDB_MODES:
@@ -59,7 +68,7 @@ def wandb_logger(
     if resume and resume.get("wandb_id"):
         # Same run: W&B keeps the steps it already has and accepts the ones after them.
         kwargs.update(id=resume["wandb_id"], resume="allow")
-    return WandbLogger(
+    logger = WandbLogger(
         project=project,
         group=group,
         name=f"{name}-{arm}" if arm else name,
@@ -68,6 +77,7 @@ def wandb_logger(
         mode=mode,
         **kwargs,
     )
+    return with_local_metrics(logger, save_dir, resume) if local_metrics else logger
 
 
 class ResumableCSVLogger(CSVLogger):
@@ -111,7 +121,25 @@ def csv_logger(save_dir: str, name: str, version: str = "", resume: Any = None, 
     return ResumableCSVLogger(save_dir, name=name, version=version, keep_rows=keep_rows, **kwargs)
 
 
-def tensorboard_logger(save_dir: str, name: str, version: str = "", resume: Any = None, **kwargs):
+def tensorboard_logger(
+    save_dir: str,
+    name: str,
+    version: str = "",
+    resume: Any = None,
+    local_metrics: bool = True,
+    **kwargs: Any,
+):
+    """Lightning's TensorBoardLogger; with `local_metrics`, [it, the CSV logger of
+    <save_dir>/logs]."""
     if resume:  # drop the events the interrupted run logged after its checkpoint
         kwargs["purge_step"] = resume["next_log_step"]
-    return TensorBoardLogger(save_dir, name=name, version=version, **kwargs)
+    logger = TensorBoardLogger(save_dir, name=name, version=version, **kwargs)
+    return with_local_metrics(logger, save_dir, resume) if local_metrics else logger
+
+
+def with_local_metrics(logger: Logger, save_dir: str, resume: Any = None) -> list[Logger]:
+    """`logger` and beside it the CSV logger of <save_dir>/logs/metrics.csv (resumed like
+    logger=csv's: rows up to the checkpoint kept). Lightning's Trainer takes the list; the
+    first logger stays the run's main one (its directory is the Trainer's log_dir)."""
+    local = csv_logger(save_dir, name=LOCAL_METRICS_DIR, resume=resume, flush_logs_every_n_steps=10)
+    return [logger, local]

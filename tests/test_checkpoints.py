@@ -102,8 +102,9 @@ def test_csv_logger_continues_the_rows_up_to_the_checkpoint(tmp_path):
 
 
 def test_tensorboard_logger_purges_steps_after_the_checkpoint(tmp_path):
-    logger = tensorboard_logger(str(tmp_path), name="tb", resume={"next_log_step": 7})
+    logger, local = tensorboard_logger(str(tmp_path), name="tb", resume={"next_log_step": 7})
     assert logger._kwargs["purge_step"] == 7
+    assert local.keep_rows == 0  # the local metrics file resumes too (no csv_rows: none kept)
 
 
 def test_wandb_runs_are_tagged_with_their_arm(tmp_path):
@@ -119,6 +120,7 @@ def test_wandb_runs_are_tagged_with_their_arm(tmp_path):
         tags=["cpu"],
         mode="disabled",
         arm="reward=lang_consistency,seed=1",
+        local_metrics=False,
     )
     assert logger._wandb_init["tags"] == ["cpu", "reward=lang_consistency"]
     assert logger._wandb_init["group"] == "ablation_lang_reward"

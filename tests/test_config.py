@@ -104,6 +104,9 @@ def test_loggers_instantiate(option, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     cfg = compose_config([f"logger={option}"], tmp_path)
     logger = instantiate(cfg.logger)
+    if option != "csv":  # with the local metrics file every logger keeps
+        logger, local = logger
+        assert Path(local.log_dir) == tmp_path / "logs"
     assert logger.save_dir.startswith(str(tmp_path))
     if option == "wandb":
         assert logger._wandb_init["mode"] == "offline"  # no key: never blocks on a login prompt
