@@ -120,7 +120,7 @@ class _GrowingLayer(CacheLayerMixin):
 class GrowingCache(Cache):
     """A KV cache that grows in buckets of `bucket` positions up to `limit`, filled from a
     prefill's cache of B prompts, each repeated for its `group_size` rows (N = B * group_size, a
-    prompt's rows contiguous).
+    prompt's rows contiguous), in `dtype` (None: the prefill's).
 
     Attention reads each layer's whole allocation, contiguous: PyTorch's CPU batched matmul is
     ~9x slower on a slice of a larger buffer than on a contiguous tensor (measured: bf16, 96
@@ -129,8 +129,16 @@ class GrowingCache(Cache):
     most `bucket - 1` unwritten (zero) positions, which the caller's mask hides:
     `width(n)` is the allocation's width once n positions are written."""
 
-    def __init__(self, prefix: DynamicCache, group_size: int, limit: int, bucket: int = 64):
+    def __init__(
+        self,
+        prefix: DynamicCache,
+        group_size: int,
+        limit: int,
+        bucket: int = 64,
+        dtype: torch.dtype | None = None,
+    ):
         self.prompt_length = prefix.get_seq_length()
+        self.dtype = dtype  # None: each layer's keys and values keep the prefill's dtypes
         self.bucket, self.limit = bucket, limit
         if limit < self.prompt_length:
             raise ValueError(f"limit {limit} < the prompt's {self.prompt_length} positions")
@@ -159,7 +167,7 @@ class GrowingCache(Cache):
     def _repeat(self, states: torch.Tensor, group_size: int) -> torch.Tensor:
         prompts, kv_heads, length, dim = states.shape  # [B, KV, P, D]
         shape = (prompts, group_size, kv_heads, self.width(length + 1), dim)
-        full = states.new_zeros(shape)
+        full = states.new_zeros(shape, dtype=self.dtype or states.dtype)
         full[:, :, :, :length] = states[:, None]  # broadcast: no repeated copy of the prompt
         return full.view(prompts * group_size, kv_heads, shape[3], dim)
 

@@ -4,7 +4,9 @@ Each prompt is prefilled once and its KV cache copied to its G samples, so a gro
 its (usually longer) prompt once. Decoding samples all N = B * G rows in step; finished rows
 feed padding and are masked. Prompts go in chunks of `max_prompts_per_chunk` to bound memory.
 
-Per token: the KV cache is written in place (r1.models.decode.GrowingCache), attention for the
+Per token, for Llama-family models: one decode step written out with each layer's weights
+fused and prepared once per generation (r1.models.decode_step; other models run their own
+forward); the KV cache is written in place (r1.models.decode.GrowingCache), attention for the
 one new token is two batched matmuls (r1.models.decode.decode_attention), the draw is one
 uniform number per row (r1.algorithms.sampling), tokens and log-probs go into preallocated
 tensors, and only rows whose new token could complete a stop string are decoded to text.
@@ -22,6 +24,7 @@ from transformers import DynamicCache
 from r1.algorithms.padding import pad_left
 from r1.algorithms.sampling import sample_tokens
 from r1.models.decode import GrowingCache, cache_argument, decoding_attention
+from r1.models.decode_step import DecodeStep
 from r1.models.gather import unsharded
 from r1.rollout.types import Rollout, SamplingParams, build_rollout
 
@@ -99,8 +102,14 @@ class HFRolloutEngine:
         )
         logits = out.logits[:, -1].repeat_interleave(n, 0)  # [N, V]
         rows = logits.shape[0]
+        step_logits = DecodeStep.build(model, rows)  # None: the model's own forward per token
         # The last sampled token is never fed back: P + budget - 1 positions are ever written.
-        cache = GrowingCache(prefix, n, limit=prompt_len + budget - 1)
+        cache = GrowingCache(
+            prefix,
+            n,
+            limit=prompt_len + budget - 1,
+            dtype=step_logits.compute_dtype if step_logits else None,
+        )
         del prefix, out
         attend = torch.zeros(rows, 1, 1, prompt_len + budget - 1, dtype=torch.bool, device=device)
         attend[:, 0, 0, :prompt_len] = mask.bool().repeat_interleave(n, 0)
@@ -131,15 +140,19 @@ class HFRolloutEngine:
                 if step == budget - 1 or (step % check_every == check_every - 1 and done.all()):
                     break
                 attend[:, 0, 0, prompt_len + step] = alive
-                out = model(
-                    input_ids=torch.where(alive, token, pad)[:, None],
-                    attention_mask=attend[:, :, :, : cache.width(prompt_len + step + 1)],
-                    position_ids=next_position,
-                    use_cache=True,
-                    logits_to_keep=1,
-                    **{cache_argument(model): cache},
-                )
-                logits = out.logits[:, -1]
+                fed = torch.where(alive, token, pad)
+                visible = attend[:, :, :, : cache.width(prompt_len + step + 1)]
+                if step_logits is not None:
+                    logits = step_logits(fed, next_position, cache, visible)
+                else:
+                    logits = model(
+                        input_ids=fed[:, None],
+                        attention_mask=visible,
+                        position_ids=next_position,
+                        use_cache=True,
+                        logits_to_keep=1,
+                        **{cache_argument(model): cache},
+                    ).logits[:, -1]
                 next_position = next_position + 1
         lengths = kept.sum(1).cpu().tolist()
         token_rows, logprob_rows = tokens.cpu().tolist(), logprobs.cpu().tolist()
