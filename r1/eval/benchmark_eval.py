@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from r1.data.problem import Problem
 from r1.data.templates import PromptTemplate
+from r1.eval.behaviour import behaviour_metrics
 from r1.eval.benchmarks import BenchmarkSpec
 from r1.eval.choice import LETTERS, choices_text, extract_choice, option_order
 from r1.eval.heldout import judged
@@ -301,6 +302,7 @@ def run_benchmark(
                 grade_math(p, own, spec.answer_source) for p, own in zip(chunk, generations)
             ]
     metrics, stderr = benchmark_metrics(records, k, spec.kind)
+    metrics |= record_behaviour(records, [p.meta.get("level") for p in problems])
     settings = {
         "source": spec.source,
         "schema": spec.schema,
@@ -354,6 +356,26 @@ def benchmark_metrics(
         "grader_errors": float(sum(s.grader_error for s in samples)),
     }
     return metrics, stderr
+
+
+def record_behaviour(
+    records: Sequence[ProblemRecord], levels: Sequence[Any] | None = None
+) -> dict[str, float]:
+    """The behaviour metrics (r1.eval.behaviour) of every sample: each reflection word's rate,
+    the length of right and wrong samples and by the problem's difficulty level (levels: one
+    per problem, e.g. MATH's), repetition and language mixing; those with nothing measured
+    are left out."""
+    samples = [s for r in records for s in r.samples]
+    per_sample_levels = None
+    if levels is not None:
+        per_sample_levels = [level for r, level in zip(records, levels) for _ in r.samples]
+    behaviour = behaviour_metrics(
+        [s.completion for s in samples],
+        [s.num_tokens for s in samples],
+        correct=[s.correct for s in samples],
+        levels=per_sample_levels,
+    )
+    return {name: value for name, value in behaviour.items() if not math.isnan(value)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from r1.checks import ConfigError, check_choice
 from r1.data.loaders import ANSWER_FORMATS, DataError, _text_field, json_object, read_jsonl
 from r1.data.problem import Problem
@@ -100,6 +102,22 @@ def benchmark_spec(settings: Mapping[str, Any]) -> BenchmarkSpec:
             f"valid: {', '.join(sorted(known))}"
         )
     return BenchmarkSpec(**settings)
+
+
+PRESETS = Path(__file__).resolve().parents[2] / "conf" / "benchmark"
+
+
+def preset_spec(name: str, path: str | None = None, presets: Path = PRESETS) -> BenchmarkSpec:
+    """The preset conf/benchmark/<name>.yaml as a BenchmarkSpec; `path`: a local file in its
+    hub schema, read instead of the hub. An unknown name is a ConfigError listing the valid."""
+    file = Path(presets) / f"{name}.yaml"
+    if not file.is_file():
+        valid = ", ".join(sorted(p.stem for p in Path(presets).glob("*.yaml")))
+        raise ConfigError(f"unknown benchmark preset {name!r}; valid: {valid}")
+    settings = yaml.safe_load(file.read_text())
+    if path is not None:
+        settings["path"] = path
+    return benchmark_spec(settings)
 
 
 # ---------------------------------------------------------------------------------------------

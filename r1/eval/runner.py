@@ -1,11 +1,14 @@
 """The paper's evaluation protocol on a set of problems: k sampled completions per problem
 (temperature 0.6, top-p 0.95 by default), scored strictly, summarised as pass@1 (averaged
 over the k samples), unbiased pass@k, cons@k (majority vote over equivalent answers), format,
-stop and language-consistency rates, length percentiles and reflection-word frequency."""
+stop and language-consistency rates, length percentiles, reflection-word frequency and the
+behaviour metrics (r1.eval.behaviour: each reflection word's rate, length of right and wrong
+completions and by difficulty level, repetition and language mixing)."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from r1.data.problem import Problem
+from r1.eval.behaviour import behaviour_metrics
 from r1.eval.heldout import (
     judged,
     reward_samples,
@@ -172,6 +176,14 @@ def evaluate(
     lengths = length_stats([c.num_tokens for c in completions])
     metrics.update({f"completion_len_{name}": value for name, value in lengths.items()})
     metrics.update(reflection_stats(texts, reflection_words))
+    behaviour = behaviour_metrics(
+        texts,
+        [c.num_tokens for c in completions],
+        correct=[right for row in table for right in row],
+        levels=[p.meta.get("level") for p in problems for _ in range(k)],
+        words=reflection_words,
+    )
+    metrics.update({name: v for name, v in behaviour.items() if not math.isnan(v)})
     if reward is not None:
         for name, value in reward.score(samples).metrics("eval").items():
             metrics[name.removeprefix("eval/")] = value

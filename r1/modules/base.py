@@ -13,6 +13,7 @@ import torch
 
 from r1.algorithms.schedules import warmup_cosine
 from r1.checks import check_choice, check_float, check_int
+from r1.eval.behaviour import behaviour_totals
 from r1.eval.heldout import (
     generate_greedy,
     reward_samples,
@@ -20,8 +21,10 @@ from r1.eval.heldout import (
     summarize,
     unpadded,
 )
+from r1.eval.metrics import REFLECTION_WORDS
 from r1.eval.runner import evaluate
 from r1.modules.guards import NonFiniteGuard
+from r1.modules.parallel import names_on_every_rank
 from r1.rewards import CompositeReward
 from r1.rewards.accuracy import ANSWER_SOURCES
 from r1.rollout.hf import HFRolloutEngine
@@ -79,6 +82,7 @@ class ReasoningModule(L.LightningModule):
         self.num_samples_kept = num_samples_kept
         self.reward = reward
         self.answer_source = answer_source  # where val/accuracy reads the final answer
+        self.reflection_words: tuple[str, ...] = REFLECTION_WORDS  # val/reflection_rate/<word>
         self.val_samples: list[dict[str, Any]] = []  # a few held-out samples for reports
         self.validated_at_step: int | None = None  # global step of the last full validation
 
@@ -133,9 +137,12 @@ class ReasoningModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         # Exact means over every held-out item of every rank: weighted sums are gathered once
-        # here (same names, same order on each rank), not synced per batch.
-        names = sorted(self._val_totals)
-        totals = torch.tensor([self._val_totals[n] for n in names], dtype=torch.float64)
+        # here (the names of all ranks, in one order), not synced per batch.
+        names = names_on_every_rank(list(self._val_totals)) if self.world_size > 1 else None
+        names = names or sorted(self._val_totals)
+        totals = torch.tensor(
+            [self._val_totals.get(n, [0.0, 0.0]) for n in names], dtype=torch.float64
+        )
         if self.world_size > 1:
             totals = self.all_gather(totals.to(self.device)).sum(0).cpu()
         for name, (weighted, items) in zip(names, totals.tolist()):
@@ -169,6 +176,7 @@ class ReasoningModule(L.LightningModule):
         )
         scores = [score_completion(p, c, self.answer_source) for p, c in zip(problems, completions)]
         metrics = {f"val/{k}": v for k, v in summarize(scores, completions).items()}
+        self.accumulate_behaviour(problems, completions, scores)
         if self.val_k:
             metrics.update(self._sampled_metrics(batch))
         if self.reward is not None:
@@ -185,6 +193,20 @@ class ReasoningModule(L.LightningModule):
                         "correct": score.correct,
                     }
                 )
+
+    def accumulate_behaviour(self, problems, completions, scores) -> None:
+        """val/ behaviour metrics (r1.eval.behaviour) of a held-out batch, each weighted by
+        the completions it is a mean over (the right ones for completion_len_correct, ...)."""
+        totals = behaviour_totals(
+            [c.text for c in completions],
+            [c.num_tokens for c in completions],
+            correct=[s.correct for s in scores],
+            levels=[p.meta.get("level") for p in problems],
+            words=self.reflection_words,
+        )
+        for name, (total, count) in totals.items():
+            if count:
+                self.accumulate_val({f"val/{name}": total / count}, count)
 
     def _sampled_metrics(self, batch: dict[str, Any]) -> dict[str, float]:
         """The paper's protocol on this batch: `val_k` completions per prompt sampled with

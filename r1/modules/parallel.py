@@ -8,7 +8,8 @@ FSDP2 reduce-scatters in every backward, and DeepSpeed's engine reduces in its o
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -22,13 +23,24 @@ SUMMED = ("rollout/tokens",)  # counts add up over ranks
 MAXED = ("perf/peak_mem_gb", "perf/step_s", "rollout/s", "rollout/is_ratio_max")
 
 
+def names_on_every_rank(names: Sequence[str]) -> list[str]:
+    """The sorted union of `names` over all ranks: some metrics exist only where the data has
+    them (a difficulty level's length), and gathered tensors need one layout everywhere."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return sorted(names)
+    every: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(every, sorted(names))
+    return sorted(set().union(*every))
+
+
 def reduce_metrics(module, metrics: Mapping[str, float]) -> dict[str, float]:
     """The global value of each per-rank metric: the mean over the ranks that have one (NaN =
-    no signal on that rank), the sum for counts, the max for peaks and times (the slowest
-    rank sets the pace), and generation throughput = all tokens / the slowest rank's rollout
-    time. One all_gather for all of them; every rank must pass the same names."""
-    names = sorted(metrics)
-    local = torch.tensor([float(metrics[n]) for n in names], dtype=torch.float64)
+    no signal on that rank, as is a name another rank has and this one not), the sum for
+    counts, the max for peaks and times (the slowest rank sets the pace), and generation
+    throughput = all tokens / the slowest rank's rollout time. One all_gather for all of
+    them, after one for the names."""
+    names = names_on_every_rank(list(metrics))
+    local = torch.tensor([float(metrics.get(n, math.nan)) for n in names], dtype=torch.float64)
     gathered = module.all_gather(local.to(module.device)).cpu()  # [world, K]
     reduced = {}
     for i, name in enumerate(names):

@@ -45,10 +45,13 @@ import torch
 from r1.algorithms.importance import IS_LEVELS, ratio_stats, truncated_importance_weights
 from r1.algorithms.objectives import AGGREGATIONS, KL_ESTIMATORS, POLICY_LOSSES, k3, kl_estimate
 from r1.checks import ConfigError, check_choice, check_float, check_int
+from r1.eval.behaviour import behaviour_metrics
 from r1.eval.metrics import REFLECTION_WORDS, reflection_stats
 from r1.models.forward import LOGIT_CHUNK_TOKENS, completion_logprobs
 from r1.modules.base import ReasoningModule
+from r1.modules.outcomes import RecordingReward
 from r1.modules.parallel import reduce_metrics, uses_deepspeed
+from r1.modules.val_benchmarks import ValBenchmarks
 from r1.rewards import CompositeReward
 from r1.rollout.asynchronous import OffPolicyRollouts, PendingRollout, sampler_copy
 from r1.rollout.config import RolloutConfig
@@ -113,6 +116,7 @@ class RLModule(ReasoningModule):
         sample_table_every: int = 0,
         is_correction: str | None = None,
         is_cap: float = 2.0,
+        val_benchmarks: Mapping[str, Any] | None = None,
         **base: Any,
     ):
         super().__init__(model, tokenizer, optimizer, reward=reward, **base)
@@ -162,6 +166,15 @@ class RLModule(ReasoningModule):
         self.mask_truncated = mask_truncated
         self.max_grad_norm, self.shared_prefix = max_grad_norm, shared_prefix
         self.reflection_words = tuple(reflection_words or REFLECTION_WORDS)
+        # the reward as the producer calls it: it records which completions were right
+        self.recorded_reward = RecordingReward(reward, group_size)
+        # benchmark presets scored every N steps (val/<name>/pass@1); off without names
+        self.val_benchmarks = (
+            ValBenchmarks(**val_benchmarks)
+            if val_benchmarks and val_benchmarks.get("names")
+            else None
+        )
+        self._benchmarked_at: int | None = None
         self.sample_table_every = check_int("module.sample_table_every", sample_table_every, 0)
         self.ref_model: torch.nn.Module | None = None  # only loaded when kl_coef > 0
         self.engine = None
@@ -240,6 +253,25 @@ class RLModule(ReasoningModule):
                 self.rollouts = OffPolicyRollouts(self.make_producer(engine), weights)
             return
         self.engine.update_weights(self.model)  # a resumed run restored the weights since
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """module.val_benchmarks: score the presets' subsets with the current weights at step
+        0 and after every every_n_steps optimizer steps, logged at this step."""
+        step = self.global_step
+        if self.val_benchmarks is None or step == self._benchmarked_at:
+            return
+        if not self.val_benchmarks.due(step):
+            return
+        self._benchmarked_at = step
+        engine = self.engine or HFRolloutEngine(
+            model=self.model, tokenizer=self.tokenizer, autocast_dtype=self.autocast_dtype
+        )
+        metrics = self.val_benchmarks.evaluate(engine, self.tokenizer, self.val_sampling)
+        # Straight to the loggers, at the logging step of this batch's training metrics: a
+        # value self.log'ed in this hook is logged again at every later step of the epoch.
+        at = self.trainer.fit_loop.epoch_loop._batches_that_stepped
+        for logger in self.trainer.loggers:
+            logger.log_metrics(metrics, step=at)
 
     def on_train_end(self) -> None:
         if self.rollouts is not None:
@@ -501,6 +533,7 @@ class RLModule(ReasoningModule):
                 for k, v in reflection_stats(rollout.texts, self.reflection_words).items()
             }
         )
+        metrics.update(self.behaviour(rollout))
         metrics["train/skipped_steps"] = float(self.nonfinite.skipped)
         metrics.update(
             {
@@ -519,6 +552,19 @@ class RLModule(ReasoningModule):
         self.finish(batch, metrics)
         metrics["perf/step_s"] = time.perf_counter() - scored.started
         return metrics, rollout.num_prompts
+
+    def behaviour(self, rollout: Rollout) -> dict[str, float]:
+        """train/ behaviour metrics of the trained rollout (r1.eval.behaviour): the splits by
+        outcome and level over the completions whose outcome was recorded (r1.modules.outcomes)."""
+        outcomes = self.recorded_reward.outcomes(rollout.texts)
+        metrics = behaviour_metrics(
+            rollout.texts,
+            rollout.completion_lengths.tolist(),
+            correct=[None if o is None else o[0] for o in outcomes],
+            levels=[None if o is None else o[1] for o in outcomes],
+            words=self.reflection_words,
+        )
+        return {f"train/{name}": value for name, value in metrics.items()}
 
     def record_samples(self, rows: list[dict[str, Any]]) -> None:
         """The sample table: appended to <run dir>/samples.jsonl; also a W&B table when W&B

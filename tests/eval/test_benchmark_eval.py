@@ -132,6 +132,24 @@ def test_math_right_wrong_malformed_and_cut_off_answers_by_hand():
     assert engine.calls == [(2, 4), (1, 4)]  # one prompt per problem, k samples each
 
 
+def test_the_summary_holds_the_behaviour_metrics_split_by_level():
+    # math500 fixture: levels 1, 2, 1; golds 3/4, 2*sqrt(2), 3. Problem 3 is answered right
+    # after a "Wait"; the others wrong, and problem 2's last sample runs out of tokens.
+    def reply(prompt, i):
+        if "x^2" in prompt:
+            return "Wait, \\boxed{3}"
+        return "\\boxed{0}..." if "sqrt{8}" in prompt and i == 3 else "\\boxed{0}"
+
+    result, _ = score("math500", reply)
+    m = result.metrics
+    assert m["reflection_rate/wait"] == 4 / 12 and m["reflection_rate/check"] == 0.0
+    assert m["completion_len_correct"] == 2.0  # stopped samples are 2 tokens, cut ones 4
+    assert m["completion_len_incorrect"] == pytest.approx((7 * 2 + 4) / 8)
+    assert m["completion_len_level_1"] == 2.0
+    assert m["completion_len_level_2"] == pytest.approx((3 * 2 + 4) / 4)
+    assert m["repetition_rate"] == 0.0
+
+
 def test_stderr_is_over_problems():
     # pass@1 per problem 1, 1/2, 0: mean 1/2, sample sd 1/2, error 1/2 / sqrt(3)
     answers = {"Tom": ["7", "7"], "box": ["1200", "0"], "Half": ["0", "0"]}

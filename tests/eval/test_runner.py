@@ -77,6 +77,11 @@ def test_pass_and_cons_at_k_by_hand():
     assert m["stop_rate"] == 7 / 8 and m["format_rate"] == 6 / 8
     assert m["reflection_words"] == 2 / 8 and m["reflection_rate"] == 1 / 8
     assert m["completion_len_max"] == 4 and m["completion_len_p50"] == 2
+    # behaviour: stopped completions are 2 tokens, the cut one 4; right: 3 of 8 (all 2 tokens)
+    assert m["reflection_rate/wait"] == 1 / 8 and m["reflection_rate/verify"] == 1 / 8
+    assert m["completion_len_correct"] == 2.0
+    assert m["completion_len_incorrect"] == pytest.approx((2 + 4 + 2 + 2 + 2) / 5)
+    assert "completion_len_level_1" not in m  # these problems have no level
     assert 0.0 <= m["lang_consistency"] <= 1.0
     assert "| pass@1 | 0.3750 |" in report.markdown() and "| cons@4 | 0.5000 |" in report.markdown()
 

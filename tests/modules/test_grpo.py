@@ -195,6 +195,14 @@ GRPO_METRICS = {
     "perf/step_s",
     "train/loss",
     "train/stop_rate",
+    # behaviour curves (r1.eval.behaviour): the tiny model's random text is never right
+    "train/reflection_rate/wait",
+    "train/reflection_rate/检查",
+    "train/completion_len_incorrect",
+    "train/repetition_rate",
+    "train/language_mixing_rate",
+    "val/reflection_rate/wait",
+    "val/completion_len_incorrect",
 }
 
 
