@@ -8,6 +8,8 @@ import torch
 # vocabulary only for rows whose nucleus is wider (sorting 49k logits per row per token costs
 # more than the model's LM head on a CPU).
 NUCLEUS_CANDIDATES = 256
+# draw_blocked sums the vocabulary in blocks of this many entries.
+DRAW_BLOCK = 256
 
 
 def sample_tokens(
@@ -29,12 +31,10 @@ def sample_tokens(
         return tokens, picked(logits, tokens) - torch.logsumexp(logits, -1)
     scaled = logits / temperature if temperature != 1 else logits
     if top_p == 1.0 and not (top_k and top_k < scaled.shape[-1]):
-        # The plain draw, in three passes over the vocabulary (max, exp, cumsum): the CDF's last
-        # entry is the normaliser of the log-prob.
-        shifted = scaled - scaled.amax(-1, keepdim=True)
-        cdf = shifted.exp().cumsum(-1)
-        tokens = draw(cdf, generator)
-        return tokens, picked(shifted, tokens) - cdf[:, -1].log()
+        # The plain draw: one fused softmax, then the blocked inverse CDF (no full cumsum).
+        probs = torch.softmax(scaled, -1)
+        tokens = draw_blocked(probs, generator)
+        return tokens, picked(probs, tokens).log()  # a drawn token's probability is > 0
     allowed = scaled
     if top_k and top_k < scaled.shape[-1]:
         kth = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
@@ -48,7 +48,7 @@ def sample_tokens(
         ranked = ranked * (ranked.cumsum(-1) - ranked < top_p)
         tokens = order.gather(-1, draw(ranked.cumsum(-1), generator)[:, None]).squeeze(-1)
     else:
-        tokens = draw(probs.cumsum(-1), generator)
+        tokens = draw_blocked(probs, generator)
     return tokens, picked(scaled, tokens) - torch.logsumexp(scaled, -1)
 
 
@@ -67,3 +67,28 @@ def draw(cdf: torch.Tensor, generator: torch.Generator | None = None) -> torch.T
     u = torch.rand(cdf.shape[0], 1, device=cdf.device, generator=generator) * total
     u = torch.minimum(u, torch.nextafter(total, torch.zeros_like(total)))  # u * total may round up
     return torch.searchsorted(cdf, u, right=True).squeeze(-1)
+
+
+def draw_blocked(weights: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """What `draw(weights.cumsum(-1))` draws, from the same uniform number per row, without the
+    running sum over the whole vocabulary (a sequential pass, 3 ms per token for 32 rows of
+    49k on a CPU core): the inverse CDF over block sums picks a block of DRAW_BLOCK entries,
+    then the inverse CDF inside it picks the entry. weights [N, V], non-negative, each row with
+    a positive sum. A drawn index always has a positive weight, whatever the rounding."""
+    rows, vocab = weights.shape
+    pad = -vocab % DRAW_BLOCK
+    blocks = torch.nn.functional.pad(weights, (0, pad)) if pad else weights
+    blocks = blocks.view(rows, -1, DRAW_BLOCK)
+    block_cdf = blocks.sum(-1).cumsum(-1)  # [N, blocks]
+    total = block_cdf[:, -1:]
+    u = torch.rand(rows, 1, device=weights.device, generator=generator) * total
+    u = torch.minimum(u, torch.nextafter(total, torch.zeros_like(total)))
+    block = torch.searchsorted(block_cdf, u, right=True)  # [N, 1]: its cumulative sum passes u
+    before = torch.where(block > 0, block_cdf.gather(-1, (block - 1).clamp(min=0)), 0.0)
+    inside = blocks.gather(1, block[:, :, None].expand(rows, 1, DRAW_BLOCK)).squeeze(1)
+    offset = torch.searchsorted(inside.cumsum(-1), u - before, right=True)  # [N, 1]
+    # Rounding can put u past the block's own running sum: take its last positive entry then.
+    positions = torch.arange(DRAW_BLOCK, device=weights.device)
+    last_positive = torch.where(inside > 0, positions, -1).amax(-1, keepdim=True)
+    offset = torch.minimum(offset, last_positive)
+    return (block * DRAW_BLOCK + offset).squeeze(-1)
