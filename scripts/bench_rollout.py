@@ -27,7 +27,9 @@ bound is measured with the run's thread count either way.
 
 The machine's limits, measured first: memory bandwidth (a large tensor copy_, read + write
 counted; and a read-only sum), bf16 matmul throughput at a large shape (2048^3; 8192^3 on a
-GPU) and at decode shapes, F.linear of [rows x in] by each of the model's [out x in] weights.
+GPU) and at decode shapes: [rows x in] by each [out x in] weight of the model, as its own
+products and with q/k/v and gate/up concatenated (as r1's decode step runs them), each with
+F.linear and, on a CPU, with the weight in oneDNN's blocked layout; the fastest counts.
 
 The bound of a configuration (B = rows, P = padded prompt length, L = length; SmolLM2-135M:
 30 layers, 3 KV heads of 64, 134.5M parameters):
@@ -71,9 +73,12 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+
+from r1.models.decode_step import FusedLinear, supported
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINES = ("r1", "hf", "trl")
@@ -119,8 +124,24 @@ def seconds_per_call(
     return best
 
 
-def machine_limits(device: torch.device, row_counts, linear_shapes) -> dict:
-    """Memory bandwidth and bf16 matmul throughput, measured on `device`."""
+def product_time(device: torch.device, rows: int, fan_in: int, fan_out: int) -> dict:
+    """Seconds of [rows x fan_in] @ [fan_out x fan_in].T in bf16: F.linear, and on a CPU also
+    with the weight reordered into oneDNN's blocked layout (r1's decode step); the faster."""
+    x = torch.randn(rows, fan_in, device=device, dtype=torch.bfloat16)
+    w = torch.randn(fan_out, fan_in, device=device, dtype=torch.bfloat16)
+    times = {"plain": seconds_per_call(device, F.linear, x, w)}
+    packed = FusedLinear([SimpleNamespace(weight=w, bias=None)], torch.bfloat16, rows)
+    if packed.packed:
+        times["packed"] = seconds_per_call(device, packed, x)
+    s = min(times.values())
+    return {"s": s, "gflops": 2 * rows * fan_in * fan_out / s / 1e9, "by_kernel_s": times}
+
+
+def machine_limits(device: torch.device, row_counts, arrangements: dict[str, Counter]) -> dict:
+    """Memory bandwidth and bf16 matmul throughput, measured on `device`. `arrangements`: the
+    decode step's matrix products as (fan_in, fan_out) counts, the model's own ("separate")
+    and, where r1's decode step applies, with q/k/v and gate/up concatenated ("fused"); the
+    bound takes the faster, each product with the faster kernel."""
     n = 1 << 28 if device.type == "cuda" else 1 << 26  # fp32 elements: 1 GiB / 256 MiB
     src = torch.ones(n, device=device)
     dst = torch.empty_like(src)
@@ -137,21 +158,20 @@ def machine_limits(device: torch.device, row_counts, linear_shapes) -> dict:
 
     decode = {}
     for rows in row_counts:
-        shapes = {}
-        for fan_in, fan_out in linear_shapes:
-            x = torch.randn(rows, fan_in, device=device, dtype=torch.bfloat16)
-            w = torch.randn(fan_out, fan_in, device=device, dtype=torch.bfloat16)
-            s = seconds_per_call(device, F.linear, x, w)
-            shapes[f"{fan_in}x{fan_out}"] = {
-                "s": s,
-                "gflops": 2 * rows * fan_in * fan_out / s / 1e9,
-            }
-        total_flops = sum(2 * rows * i * o * c for (i, o), c in linear_shapes.items())
-        total_s = sum(shapes[f"{i}x{o}"]["s"] * c for (i, o), c in linear_shapes.items())
+        shapes, totals = {}, {}
+        for arrangement, counts in arrangements.items():
+            for fan_in, fan_out in counts:
+                if f"{fan_in}x{fan_out}" not in shapes:
+                    shapes[f"{fan_in}x{fan_out}"] = product_time(device, rows, fan_in, fan_out)
+            totals[arrangement] = sum(shapes[f"{i}x{o}"]["s"] * c for (i, o), c in counts.items())
+        fastest = min(totals, key=totals.get)
+        total_flops = sum(2 * rows * i * o * c for (i, o), c in arrangements[fastest].items())
         decode[str(rows)] = {
             "shapes": shapes,
-            "model_s": total_s,
-            "model_gflops": total_flops / total_s / 1e9,
+            "arrangements_s": totals,
+            "arrangement": fastest,
+            "model_s": totals[fastest],
+            "model_gflops": total_flops / totals[fastest] / 1e9,
         }
     return {
         "copy_gb_per_s": copy_gb_s,
@@ -183,7 +203,24 @@ def model_costs(model) -> dict:
         * head_dim
         * 2,
         "linear_shapes": shapes,
+        "fused_shapes": fused_shapes(model) if supported(model) else None,
     }
+
+
+def fused_shapes(model) -> Counter:
+    """The decode step's products with q/k/v and gate/up concatenated (r1.models.decode_step)."""
+    shapes = Counter()
+    for layer in model.model.layers:
+        attention, mlp = layer.self_attn, layer.mlp
+        hidden = attention.q_proj.in_features
+        qkv = sum(m.out_features for m in (attention.q_proj, attention.k_proj, attention.v_proj))
+        shapes[(hidden, qkv)] += 1
+        shapes[(attention.o_proj.in_features, attention.o_proj.out_features)] += 1
+        shapes[(hidden, mlp.gate_proj.out_features + mlp.up_proj.out_features)] += 1
+        shapes[(mlp.down_proj.in_features, mlp.down_proj.out_features)] += 1
+    head = model.get_output_embeddings()
+    shapes[(head.in_features, head.out_features)] += 1
+    return shapes
 
 
 def bound(costs: dict, limits: dict, prompts: int, prompt_len: int, rows: int, length: int) -> dict:
@@ -570,11 +607,16 @@ def main() -> None:
     model, tokenizer = load_model(args.model)
     model.to(args.device).eval()
     costs = model_costs(model)
-    limits = machine_limits(args.device, sorted({r for _, r, _ in plan}), costs["linear_shapes"])
+    arrangements = {"separate": costs["linear_shapes"]}
+    if costs["fused_shapes"]:
+        arrangements["fused"] = costs["fused_shapes"]
+    limits = machine_limits(args.device, sorted({r for _, r, _ in plan}), arrangements)
     results, skipped, trl_call = run_plan(
         args, plan, budget, model, tokenizer, costs, limits, started
     )
     shapes = {f"{i}x{o}": c for (i, o), c in costs.pop("linear_shapes").items()}
+    fused = costs.pop("fused_shapes")
+    costs["fused_shapes"] = fused and {f"{i}x{o}": c for (i, o), c in fused.items()}
     report = {
         "machine": {**info, "load_average_at_end": os.getloadavg()},
         "settings": {
