@@ -569,6 +569,40 @@ def print_summary(report: dict, out: Path) -> None:
     print(f"peak RSS {report['peak_rss_gb']:.2f} GB, {report['wall_s']:.0f} s; wrote {out}")
 
 
+def chart(report: dict, path: Path) -> None:
+    """Bars of tokens/s per configuration and engine, the bound as a line over each group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = report["results"]
+    configs = sorted({(r["rows"], r["length"]) for r in results})
+    engines = [e for e in ENGINES if any(r["engine"] == e for r in results)]
+    width = 0.8 / len(engines)
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(configs)), 3.6))
+    for k, engine in enumerate(engines):
+        rate = {
+            (r["rows"], r["length"]): r["tokens_per_s"] for r in results if r["engine"] == engine
+        }
+        xs = [i + (k - (len(engines) - 1) / 2) * width for i, c in enumerate(configs) if c in rate]
+        ax.bar(xs, [rate[c] for c in configs if c in rate], width, label=engine)
+    bounds = {(r["rows"], r["length"]): r["bound"]["tokens_per_s"] for r in results}
+    for i, c in enumerate(configs):
+        ax.hlines(bounds[c], i - 0.45, i + 0.45, colors="black", linestyles="dashed")
+    ax.plot([], [], "k--", label="bound (this run)")
+    ax.set_xticks(range(len(configs)), [f"{rows} x {length}" for rows, length in configs])
+    ax.set_xlabel("rows x new tokens")
+    ax.set_ylabel("generated tokens/s")
+    threads = report["machine"].get("torch_threads")
+    ax.set_title(f"{report['settings']['model']}, {threads} thread(s)", fontsize=9)
+    ax.set_ylim(0, 1.3 * max(bounds.values()))
+    ax.legend(fontsize=8, ncol=len(engines) + 1, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -586,7 +620,17 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "rollout.json"))
+    parser.add_argument("--chart", help="also draw the results into this PNG")
+    parser.add_argument(
+        "--from-json", help="print (and --chart) a report written before, running nothing"
+    )
     args = parser.parse_args()
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+        print_summary(report, Path(args.from_json))
+        if args.chart:
+            chart(report, Path(args.chart))
+        return
     args.device = torch.device(args.device)
     if any(rows > args.group and rows % args.group for rows in args.batches or ()):
         parser.error(f"--batches: each must be a multiple of --group {args.group} (or below it)")
@@ -648,6 +692,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print_summary(report, out)
+    if args.chart:
+        chart(report, Path(args.chart))
 
 
 if __name__ == "__main__":
