@@ -108,6 +108,7 @@ class RLModule(ReasoningModule):
         entropy_coef: float = 0.0,
         inner_updates: int = 1,
         micro_batch_prompts: int | None = None,
+        micro_batch_tokens: int | None = None,
         mask_truncated: bool = False,
         max_grad_norm: float | None = 1.0,
         shared_prefix: bool = True,
@@ -130,6 +131,9 @@ class RLModule(ReasoningModule):
             check_float("module.max_grad_norm", max_grad_norm, 0.0, exclusive_minimum=True)
         if micro_batch_prompts is not None:
             check_int("module.micro_batch_prompts", micro_batch_prompts, 1)
+        if micro_batch_tokens is not None:
+            check_int("module.micro_batch_tokens", micro_batch_tokens, 1)
+        self.micro_batch_tokens = micro_batch_tokens
         check_choice("module.policy_loss", policy_loss, POLICY_LOSSES)
         check_choice("module.loss_aggregation", loss_aggregation, AGGREGATIONS)
         check_choice("module.kl_estimator", kl_estimator, KL_ESTIMATORS)
@@ -209,6 +213,13 @@ class RLModule(ReasoningModule):
                 f"rollout.async_steps={self.async_steps} runs in one process (one device) for "
                 f"now, not {self.world_size}; set rollout.async_steps=0"
             )
+        if uses_deepspeed(self._trainer) and self.micro_batch_tokens is not None:
+            log.info(
+                "module.micro_batch_tokens=%s is not applied under DeepSpeed (its engine steps "
+                "after every backward): data.batch_size bounds the step's memory",
+                self.micro_batch_tokens,
+            )
+            self.micro_batch_tokens = None
         if uses_deepspeed(self._trainer) and self.micro_batch_prompts is not None:
             raise ConfigError(
                 f"module.micro_batch_prompts={self.micro_batch_prompts} is not supported with "
@@ -322,10 +333,16 @@ class RLModule(ReasoningModule):
             logit_chunk_tokens=self.logit_chunk_tokens,
         )
 
-    def micro_batches(self, keep: torch.Tensor) -> list[torch.Tensor]:
-        """The prompts of `keep` [B] in groups of micro_batch_prompts (a group never split)."""
+    def micro_batches(self, keep: torch.Tensor, row_tokens: int) -> list[torch.Tensor]:
+        """The prompts of `keep` [B] in micro-batches of at most micro_batch_prompts prompts
+        and at most micro_batch_tokens padded tokens (G rows of `row_tokens` each per prompt),
+        but at least one prompt: a group is never split. The token budget is what bounds the
+        training forward's activations as completions grow (they, not the logits, are most of
+        a long step's memory)."""
         chosen = keep.nonzero().flatten()
         size = self.micro_batch_prompts or max(len(chosen), 1)
+        if self.micro_batch_tokens is not None:
+            size = min(size, max(1, self.micro_batch_tokens // (self.group_size * row_tokens)))
         masks = []
         for start in range(0, len(chosen), size):
             part = torch.zeros_like(keep)
@@ -340,7 +357,7 @@ class RLModule(ReasoningModule):
         return torch.cat(
             [
                 self._logprobs(model, select_groups(rollout, keep))[0]
-                for keep in self.micro_batches(everything)
+                for keep in self.micro_batches(everything, row_tokens(rollout))
             ]
         )
 
@@ -499,7 +516,7 @@ class RLModule(ReasoningModule):
                 keep = keep.to(self.device)
                 optimizer.zero_grad()
                 denominators = self.denominators(mask, keep.repeat_interleave(self.group_size))
-                micros = self.micro_batches(keep)
+                micros = self.micro_batches(keep, row_tokens(rollout))
                 step: dict[str, float] = {}
                 for i, micro in enumerate(micros):
                     loss, stats = self.micro_batch_loss(batch, micro, epoch, denominators)
@@ -626,3 +643,8 @@ class RLModule(ReasoningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": self.lr_scheduler(optimizer, total), "interval": "step"},
         }
+
+
+def row_tokens(rollout: Rollout) -> int:
+    """Padded tokens per row in the forwards over `rollout`: prompt width + completion width."""
+    return rollout.prompt_ids.shape[1] + rollout.completion_ids.shape[1]

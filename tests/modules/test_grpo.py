@@ -245,3 +245,33 @@ def test_tiny_grpo_run_through_train_script(tmp_path):
     samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [0] * 16 + [2] * 16  # 2 prompts x G=8, steps 0 and 2
     assert {"prompt", "completion", "reward", "reward/repetition"} <= set(samples[0])
+
+
+def test_a_token_budget_splits_the_step_into_micro_batches_without_changing_it():
+    """micro_batch_tokens: 3 prompts x 2 rows of W padded tokens. A budget of 4W tokens holds
+    2 prompts (micro-batches of 2 and 1), a budget below one prompt still takes one; the
+    weights after the step are the unsplit step's."""
+    _, tokenizer = load_model("tiny", seed=3)
+    engine = HFRolloutEngine(load_model("tiny", seed=3)[0], tokenizer)
+    prompts = [tokenizer(q, add_special_tokens=False)["input_ids"] for q in ("2 + 3?", "Hi", "7")]
+    torch.manual_seed(0)
+    rollout = engine.generate(prompts, SamplingParams(max_new_tokens=5), n=2)
+    width = rollout.prompt_ids.shape[1] + rollout.completion_ids.shape[1]
+    scored = ScoredRollout(rollout, torch.zeros(6), torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0]))
+    everything = torch.ones(3, dtype=torch.bool)
+    weights = {}
+    for budget, sizes in ((None, [3]), (4 * width, [2, 1]), (width, [1, 1, 1])):
+        model = load_model("tiny", seed=3)[0]
+        module = make_module(model, tokenizer, micro_batch_tokens=budget)
+        assert [int(m.sum()) for m in module.micro_batches(everything, width)] == sizes
+        calls = []
+        real = module.micro_batch_loss
+        module.micro_batch_loss = lambda *a, calls=calls, real=real, **k: (
+            calls.append(1) or real(*a, **k)
+        )
+        module.update(scored)
+        assert len(calls) == len(sizes)
+        weights[budget] = dict(model.named_parameters())
+    for split in (4 * width, width):
+        for name, value in weights[None].items():
+            torch.testing.assert_close(weights[split][name], value, atol=1e-6, rtol=1e-5)
