@@ -71,3 +71,29 @@ class RecordingReward:
             matches = set().union(*(call.get(group, set()) for call in calls))
             found += list(matches.pop()) if len(matches) == 1 else [None] * len(group)
         return found
+
+    def state_dict(self) -> list:
+        """The recorded calls as plain lists (a checkpoint's, loadable with weights_only): an
+        async run's pending batch was scored before the checkpoint, and a resumed run must
+        find its outcomes."""
+        with self._lock:
+            calls = list(self._calls)
+        return [
+            [
+                [list(texts), [list(o) for o in outcome]]
+                for texts, seen in call.items()
+                for outcome in seen
+            ]
+            for call in calls
+        ]
+
+    def load_state_dict(self, state: list) -> None:
+        calls = []
+        for call in state:
+            groups: dict[tuple[str, ...], set[tuple[Outcome, ...]]] = {}
+            for texts, outcome in call:
+                groups.setdefault(tuple(texts), set()).add(tuple(tuple(o) for o in outcome))
+            calls.append(groups)
+        with self._lock:
+            self._calls.clear()
+            self._calls.extend(calls)

@@ -62,6 +62,7 @@ from r1.rollout.types import Rollout, sampling_params, select_groups
 log = logging.getLogger(__name__)
 
 PENDING_KEY = "r1_pending_rollout"  # the checkpoint entry of an async run's generated batch
+OUTCOMES_KEY = "r1_recorded_outcomes"  # ... and which of its completions were right
 PROGRESS_BAR = ("train/reward", "rollout/tokens_per_s")  # with val/accuracy
 
 
@@ -294,6 +295,7 @@ class RLModule(ReasoningModule):
         # exactly where the interrupted one stood (no thread runs between steps).
         if self.pending is not None:
             checkpoint[PENDING_KEY] = self.pending.state_dict()
+            checkpoint[OUTCOMES_KEY] = self.recorded_reward.state_dict()
         # The reference is the starting policy, rebuilt from the model config on resume,
         # except where the strategy loads the weights itself, strictly, before any hook runs
         # (FSDP, DeepSpeed): there it stays in the checkpoint.
@@ -309,6 +311,7 @@ class RLModule(ReasoningModule):
         if PENDING_KEY in checkpoint:
             if self.async_steps:
                 self.pending = PendingRollout.from_state_dict(checkpoint[PENDING_KEY])
+                self.recorded_reward.load_state_dict(checkpoint.get(OUTCOMES_KEY, []))
             else:
                 log.warning(
                     "the checkpoint holds a batch an async run generated for its next step; "

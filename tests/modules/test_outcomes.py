@@ -62,3 +62,18 @@ def test_scoring_in_another_thread_is_recorded():
     thread.start()
     thread.join()
     assert reward.outcomes(["<answer>3</answer>"]) == [(True, None)]
+
+
+def test_recorded_outcomes_survive_a_checkpoint(tmp_path):
+    """An async run's pending batch was scored before its checkpoint: the resumed run restores
+    the recorded outcomes (plain lists, loadable with weights_only) and finds them."""
+    import torch
+
+    reward = RecordingReward(CompositeReward({"accuracy": {}}, workers=0), 2)
+    texts = ["<answer>5</answer>", "<answer>6</answer>"]
+    reward.score(samples(["5"], texts, level=3))
+    torch.save({"outcomes": reward.state_dict()}, tmp_path / "ckpt")
+    restored = RecordingReward(CompositeReward({"accuracy": {}}, workers=0), 2)
+    assert restored.outcomes(texts) == [None, None]
+    restored.load_state_dict(torch.load(tmp_path / "ckpt", weights_only=True)["outcomes"])
+    assert restored.outcomes(texts) == [(True, 3), (False, 3)]
