@@ -170,28 +170,22 @@ def search_eval(
 def benchmark_specs(cfg: DictConfig) -> list:
     """The presets to score: `benchmarks` (each from conf/benchmark/<name>.yaml), with the one
     chosen as `benchmark=<name>` (and its command-line settings) in its place or added."""
-    from r1.checks import ConfigError
-    from r1.eval.benchmarks import benchmark_spec
+    from r1.eval.benchmarks import benchmark_spec, preset_spec
 
     chosen = cfg.get("benchmark")
     names = list(cfg.benchmarks or [])
     if chosen is not None and chosen.name not in names:
         names.append(chosen.name)
+    paths = cfg.get("benchmark_paths") or {}
     specs = []
     for name in names:
         if chosen is not None and name == chosen.name:
-            settings = chosen
+            settings = OmegaConf.to_container(chosen, resolve=True)
+            if paths.get(name) is not None:
+                settings["path"] = paths[name]
+            specs.append(benchmark_spec(settings))
         else:
-            file = BENCHMARK_CONF / f"{name}.yaml"
-            if not file.is_file():
-                valid = ", ".join(sorted(p.stem for p in BENCHMARK_CONF.glob("*.yaml")))
-                raise ConfigError(f"benchmarks: unknown preset {name!r}; valid: {valid}")
-            settings = OmegaConf.load(file)
-        settings = OmegaConf.to_container(settings, resolve=True)
-        path = (cfg.get("benchmark_paths") or {}).get(name)
-        if path is not None:
-            settings["path"] = path
-        specs.append(benchmark_spec(settings))
+            specs.append(preset_spec(name, paths.get(name), BENCHMARK_CONF))
     return specs
 
 

@@ -97,4 +97,7 @@ def test_a_bad_benchmark_file_fails_before_a_model_loads(tmp_path):
     assert result.returncode == 2, output[-3000:]
     assert "field 'answer' is missing" in output
     unknown = evaluate(tmp_path / "eval2", "model=tiny", "benchmarks=[nope]")
-    assert unknown.returncode == 2 and "unknown preset 'nope'" in unknown.stdout + unknown.stderr
+    assert (
+        unknown.returncode == 2
+        and "unknown benchmark preset 'nope'" in unknown.stdout + unknown.stderr
+    )
