@@ -198,6 +198,9 @@ def run_trl(steps: int, precision: str, out: Path, device: str, model_path: str 
         warmup_steps=0,
         dataloader_num_workers=0,
         disable_tqdm=True,
+        # TRL >= 1.x checkpoints activations by default; r1's SmolLM2 config does not, and
+        # recomputing the forward in backward would be a different setting, not TRL's speed.
+        gradient_checkpointing=False,
     )
     step_times, rewards, tokens = [], [], []
 
