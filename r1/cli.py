@@ -166,3 +166,15 @@ def run(main: Callable[[], Any]) -> None:
         if mistake is None:
             raise
         _report(mistake)
+
+
+def scratch_dir(prefix: str) -> str:
+    """A temporary directory removed when the process exits: benchmark runs write checkpoints
+    and logs there, and a benchmark repeated a few times must not fill /tmp."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path

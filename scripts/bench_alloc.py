@@ -36,9 +36,10 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from r1.cli import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBDIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
@@ -79,7 +80,7 @@ def step_seconds(run_dir: Path) -> list[float]:
 
 def run_once(setting: str, library: str, steps: int, args: argparse.Namespace) -> dict:
     root = Path(args.root)
-    run_dir = Path(tempfile.mkdtemp(prefix=f"bench_alloc_{setting}_"))
+    run_dir = Path(scratch_dir(prefix=f"bench_alloc_{setting}_"))
     env = {**os.environ, **SETTINGS[setting], "PYTHONPATH": str(root)}
     if library:
         env["LD_PRELOAD"] = library

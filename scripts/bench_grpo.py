@@ -29,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 
+from r1.cli import scratch_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS_PER_STEP, GROUP, MAX_NEW, LR = 4, 8, 16, 3e-5
 EVALUATE = os.environ.get("R1_BENCH_EVAL") == "1"  # set by --eval for the child processes
@@ -125,7 +127,7 @@ def run_r1(steps: int, precision: str, out: Path, device: str, model_path: str |
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = tempfile.mkdtemp(prefix="bench_r1_")
+        cfg.hydra.runtime.output_dir = scratch_dir(prefix="bench_r1_")
     HydraConfig.instance().set_config(cfg)
     L.seed_everything(0)
     model, tokenizer = instantiate(cfg.model)
@@ -180,7 +182,7 @@ def run_trl(steps: int, precision: str, out: Path, device: str, model_path: str 
         ]
 
     config = GRPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="bench_trl_"),
+        output_dir=scratch_dir(prefix="bench_trl_"),
         per_device_train_batch_size=PROMPTS_PER_STEP * GROUP,
         num_generations=GROUP,
         max_completion_length=MAX_NEW,

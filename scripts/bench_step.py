@@ -29,7 +29,6 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from r1.cli import scratch_dir  # noqa: E402
 from r1.rollout.producer import peak_memory_gb, reset_peak_memory  # noqa: E402
 
 PHASES = ("generation", "rewards", "old/ref log-probs", "forward", "backward", "optimizer")
@@ -154,7 +154,7 @@ def run_step(args: argparse.Namespace) -> dict:
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = tempfile.mkdtemp(prefix="bench_step_")
+        cfg.hydra.runtime.output_dir = scratch_dir(prefix="bench_step_")
     HydraConfig.instance().set_config(cfg)
     L.seed_everything(args.seed)
     model, tokenizer = instantiate(cfg.model)
