@@ -57,6 +57,17 @@ class SampleRecord:
     grader_error: bool = False  # the grader failed (sandbox): scored wrong, counted
 
 
+def sample_record(index: int, generation: Generation, **graded: Any) -> SampleRecord:
+    """The record of sample `index`: the generation's own fields, plus what the grader found."""
+    return SampleRecord(
+        sample=index,
+        completion=generation.text,
+        end=generation.end,
+        num_tokens=generation.num_tokens,
+        **graded,
+    )
+
+
 @dataclass
 class ProblemRecord:
     id: str
@@ -156,11 +167,9 @@ def grade_math(
         answer = final_answer(generation.text, answer_source)
         right, error = judged(answer, problem)
         samples.append(
-            SampleRecord(
-                sample=index,
-                completion=generation.text,
-                end=generation.end,
-                num_tokens=generation.num_tokens,
+            sample_record(
+                index,
+                generation,
                 answer=answer,
                 correct=generation.finished and right,
                 vote=answer if generation.finished else None,
@@ -183,11 +192,9 @@ def grade_choice(
         chosen = extract_choice(generation.text, [options[i] for i in order])
         original = None if chosen is None else order[chosen]
         samples.append(
-            SampleRecord(
-                sample=index,
-                completion=generation.text,
-                end=generation.end,
-                num_tokens=generation.num_tokens,
+            sample_record(
+                index,
+                generation,
                 answer=None if chosen is None else LETTERS[chosen],
                 correct=generation.finished and original == right_index,
                 vote=str(original) if generation.finished and original is not None else None,
@@ -236,11 +243,9 @@ def grade_code(
             verdict = next(verdicts) if code is not None else 0.0
             error = isinstance(verdict, RewardError)
             samples.append(
-                SampleRecord(
-                    sample=index,
-                    completion=generation.text,
-                    end=generation.end,
-                    num_tokens=generation.num_tokens,
+                sample_record(
+                    index,
+                    generation,
                     answer=None,
                     correct=generation.finished and not error and verdict == 1.0,
                     has_program=code is not None,
