@@ -16,7 +16,8 @@ async), the time the async trainer waited for the thread (rollout/wait_s) and th
 Writes outputs/bench/async.json.
 
 Accuracy (--accuracy): the full experiment (60 steps) for seeds 0, 1, 2 in both modes, one
-Hydra multirun, then val/accuracy after training per mode: mean, standard error, and whether
+Hydra multirun (--side-by-side: one multirun per mode at once, each pinned to its own core with
+one thread), then val/accuracy after training per mode: mean, standard error, and whether
 async's mean is at most one standard error (of the difference of the two means) below sync's. Writes outputs/bench/async_accuracy.json.
 """
 
@@ -123,23 +124,37 @@ def speed(args) -> dict:
 
 def accuracy(args) -> dict:
     sweep = ROOT / "outputs" / "bench" / "async_accuracy"
-    command = [
+    base = [
         sys.executable,
         str(ROOT / "scripts" / "train.py"),
         "-m",
         "experiment=grpo_addition",
         f"trainer.accelerator={args.device}",
         "seed=0,1,2",
-        "rollout.async_steps=0,1",
-        f"hydra.sweep.dir={sweep}",
     ]
-    subprocess.run(command, cwd=ROOT, check=True)
+    if args.side_by_side:
+        # one multirun per mode at once, each on its own core with one thread: the modes'
+        # accuracies do not depend on the speed, and the two sweeps take the time of one
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        commands = {
+            name: ["taskset", "-c", str(core), *base, f"rollout.async_steps={steps}",
+                   f"hydra.sweep.dir={sweep / name}"]
+            for core, (name, steps) in enumerate(MODES.items())
+        }
+        running = [subprocess.Popen(c, cwd=ROOT, env=env) for c in commands.values()]
+        if any(p.wait() != 0 for p in running):
+            sys.exit("a sweep failed: see its output above")
+        command = [" && ".join(" ".join(c[1:]) for c in commands.values())]
+    else:
+        command = [*base, "rollout.async_steps=0,1", f"hydra.sweep.dir={sweep}"]
+        subprocess.run(command, cwd=ROOT, check=True)
+        command = [" ".join(command[1:])]
     found: dict[str, list[float]] = {name: [] for name in MODES}
-    for summary in sorted(sweep.glob("*/summary.json")):
+    for summary in sorted(sweep.glob("**/summary.json")):
         overrides = (summary.parent / ".hydra" / "overrides.yaml").read_text()
         name = "async" if "rollout.async_steps=1" in overrides else "sync"
         found[name].append(float(json.loads(summary.read_text())["after"]["val/accuracy"]))
-    report: dict = {"command": " ".join(command[1:]), "modes": {}}
+    report: dict = {"command": command[0], "modes": {}}
     for name, values in found.items():
         se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
         report["modes"][name] = {"accuracy": values, "mean": mean(values), "se": se}
@@ -157,6 +172,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="runs per mode, interleaved")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--accuracy", action="store_true", help="3 seeds x 2 modes, 60 steps")
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="with --accuracy: the two modes' sweeps at once, one core and one thread each",
+    )
     parser.add_argument(
         "--omp-wait-policy",
         choices=["active", "passive"],
