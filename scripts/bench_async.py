@@ -137,8 +137,14 @@ def accuracy(args) -> dict:
         # accuracies do not depend on the speed, and the two sweeps take the time of one
         env = dict(os.environ, OMP_NUM_THREADS="1")
         commands = {
-            name: ["taskset", "-c", str(core), *base, f"rollout.async_steps={steps}",
-                   f"hydra.sweep.dir={sweep / name}"]
+            name: [
+                "taskset",
+                "-c",
+                str(core),
+                *base,
+                f"rollout.async_steps={steps}",
+                f"hydra.sweep.dir={sweep / name}",
+            ]
             for core, (name, steps) in enumerate(MODES.items())
         }
         running = [subprocess.Popen(c, cwd=ROOT, env=env) for c in commands.values()]

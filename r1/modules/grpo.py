@@ -60,7 +60,7 @@ class GRPOModule(RLModule):
     def make_producer(self, engine) -> RolloutProducer:
         return RolloutProducer(
             engine,
-            self.recorded_reward,
+            self.reward,
             self.sampling,
             self.group_size,
             advantage=self.advantage,

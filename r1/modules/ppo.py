@@ -82,7 +82,7 @@ class PPOModule(RLModule):
     def make_producer(self, engine) -> RolloutProducer:
         return RolloutProducer(
             engine,
-            self.recorded_reward,
+            self.reward,
             self.sampling,
             self.group_size,
             advantage=None,  # the critic's: computed in prepare()

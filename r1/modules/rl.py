@@ -49,7 +49,6 @@ from r1.eval.behaviour import behaviour_metrics
 from r1.eval.metrics import REFLECTION_WORDS, reflection_stats
 from r1.models.forward import LOGIT_CHUNK_TOKENS, completion_logprobs
 from r1.modules.base import ReasoningModule
-from r1.modules.outcomes import RecordingReward
 from r1.modules.parallel import reduce_metrics, uses_deepspeed
 from r1.modules.val_benchmarks import ValBenchmarks
 from r1.rewards import CompositeReward
@@ -62,7 +61,6 @@ from r1.rollout.types import Rollout, sampling_params, select_groups
 log = logging.getLogger(__name__)
 
 PENDING_KEY = "r1_pending_rollout"  # the checkpoint entry of an async run's generated batch
-OUTCOMES_KEY = "r1_recorded_outcomes"  # ... and which of its completions were right
 PROGRESS_BAR = ("train/reward", "rollout/tokens_per_s")  # with val/accuracy
 
 
@@ -171,8 +169,6 @@ class RLModule(ReasoningModule):
         self.mask_truncated = mask_truncated
         self.max_grad_norm, self.shared_prefix = max_grad_norm, shared_prefix
         self.reflection_words = tuple(reflection_words or REFLECTION_WORDS)
-        # the reward as the producer calls it: it records which completions were right
-        self.recorded_reward = RecordingReward(reward, group_size)
         # benchmark presets scored every N steps (val/<name>/pass@1); off without names
         self.val_benchmarks = (
             ValBenchmarks(**val_benchmarks)
@@ -295,7 +291,6 @@ class RLModule(ReasoningModule):
         # exactly where the interrupted one stood (no thread runs between steps).
         if self.pending is not None:
             checkpoint[PENDING_KEY] = self.pending.state_dict()
-            checkpoint[OUTCOMES_KEY] = self.recorded_reward.state_dict()
         # The reference is the starting policy, rebuilt from the model config on resume,
         # except where the strategy loads the weights itself, strictly, before any hook runs
         # (FSDP, DeepSpeed): there it stays in the checkpoint.
@@ -311,7 +306,6 @@ class RLModule(ReasoningModule):
         if PENDING_KEY in checkpoint:
             if self.async_steps:
                 self.pending = PendingRollout.from_state_dict(checkpoint[PENDING_KEY])
-                self.recorded_reward.load_state_dict(checkpoint.get(OUTCOMES_KEY, []))
             else:
                 log.warning(
                     "the checkpoint holds a batch an async run generated for its next step; "
@@ -553,7 +547,7 @@ class RLModule(ReasoningModule):
                 for k, v in reflection_stats(rollout.texts, self.reflection_words).items()
             }
         )
-        metrics.update(self.behaviour(rollout))
+        metrics.update(self.behaviour(scored))
         metrics["train/skipped_steps"] = float(self.nonfinite.skipped)
         metrics.update(
             {
@@ -573,15 +567,16 @@ class RLModule(ReasoningModule):
         metrics["perf/step_s"] = time.perf_counter() - scored.started
         return metrics, rollout.num_prompts
 
-    def behaviour(self, rollout: Rollout) -> dict[str, float]:
-        """train/ behaviour metrics of the trained rollout (r1.eval.behaviour): the splits by
-        outcome and level over the completions whose outcome was recorded (r1.modules.outcomes)."""
-        outcomes = self.recorded_reward.outcomes(rollout.texts)
+    def behaviour(self, scored: ScoredRollout) -> dict[str, float]:
+        """train/ behaviour metrics of the trained rollout (r1.eval.behaviour), split by the
+        outcome and level the producer recorded for each row."""
+        rollout = scored.rollout
+        correct = scored.correct.tolist() if scored.correct is not None else []
         metrics = behaviour_metrics(
             rollout.texts,
             rollout.completion_lengths.tolist(),
-            correct=[None if o is None else o[0] for o in outcomes],
-            levels=[None if o is None else o[1] for o in outcomes],
+            correct=[None if c != c else c == 1.0 for c in correct] or None,
+            levels=scored.levels or None,
             words=self.reflection_words,
         )
         return {f"train/{name}": value for name, value in metrics.items()}

@@ -47,6 +47,9 @@ class ScoredRollout:
     [N, C] (per token, from per-step rewards); metrics: train/reward*, train/zero_spread_groups,
     rollout/*; samples: sample-table rows (prompt, completion, reward and its terms) when the
     step is one that records them; started: perf_counter() when the step began.
+    correct: [N] 1.0 right, 0.0 wrong, NaN where no correctness term (CORRECTNESS_TERMS) scored
+    the row; levels: each row's problem difficulty level (its meta["level"]) or None. Both
+    are for the behaviour metrics that split lengths by outcome and level.
     """
 
     rollout: Rollout
@@ -55,6 +58,52 @@ class ScoredRollout:
     metrics: dict[str, float] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
     started: float = 0.0
+    correct: torch.Tensor | None = None
+    levels: list[Any] = field(default_factory=list)
+
+
+# Reward terms that say whether a completion is right (score 1) or wrong: math and code.
+CORRECTNESS_TERMS = ("accuracy", "code_exec")
+
+
+@dataclass
+class Scored:
+    """One generation's rows as scored, before refills join several: rewards [N] (NaN = no
+    signal) and ScoredRollout's correct and levels."""
+
+    rollout: Rollout
+    rewards: torch.Tensor
+    correct: torch.Tensor
+    levels: list[Any]
+
+    def groups(self, keep: torch.Tensor) -> Scored:
+        """The groups where keep ([B] bool) is True."""
+        g = self.rollout.group_size
+        rows = keep.repeat_interleave(g)
+        return Scored(
+            select_groups(self.rollout, keep),
+            self.rewards[rows],
+            self.correct[rows],
+            [level for level, kept in zip(self.levels, rows.tolist()) if kept],
+        )
+
+
+def join(parts: Sequence[Scored]) -> Scored:
+    parts = [p for p in parts if p.rollout.num_prompts]
+    return Scored(
+        concat_rollouts([p.rollout for p in parts]),
+        torch.cat([p.rewards for p in parts]),
+        torch.cat([p.correct for p in parts]),
+        [level for p in parts for level in p.levels],
+    )
+
+
+def correctness(output, count: int) -> torch.Tensor:
+    """[count] 1.0 / 0.0 / NaN from the first correctness term a reward output has."""
+    values = next((output.terms[t] for t in CORRECTNESS_TERMS if t in output.terms), None)
+    if values is None:
+        return torch.full((count,), math.nan)
+    return torch.tensor([math.nan if v is None else float(v >= 1.0) for v in values])
 
 
 def reward_samples_for(
@@ -150,14 +199,15 @@ class RolloutProducer:
 
     def produce(self, batch: PromptBatch, step: int) -> ScoredRollout:
         started = time.perf_counter()
-        rollout, rewards, metrics, output = self._generate_and_score(batch, step)
+        scored, metrics, output = self._generate_and_score(batch, step)
         samples = []
         if self.sample_every and step % self.sample_every == 0:
-            samples = self._sample_rows(step, batch, rollout, output)
-        zero_spread = self._zero_spread(rewards)
+            samples = self._sample_rows(step, batch, scored.rollout, output)
+        zero_spread = self._zero_spread(scored.rewards)
         metrics["train/zero_spread_groups"] = zero_spread.float().mean().item()
         if self.dynamic_sampling:
-            rollout, rewards = self._refill(batch, rollout, rewards, zero_spread, step)
+            scored = self._refill(batch, scored, zero_spread, step)
+        rollout, rewards = scored.rollout, scored.rewards
         valid = ~torch.isnan(rewards)
         steps = None
         if self.step_scorer is not None:
@@ -186,16 +236,20 @@ class RolloutProducer:
                 "rollout/s": elapsed,
             }
         )
-        return ScoredRollout(rollout, rewards, advantages, metrics, samples, started)
+        return ScoredRollout(
+            rollout, rewards, advantages, metrics, samples, started, scored.correct, scored.levels
+        )
 
     def _generate_and_score(self, batch: PromptBatch, step: int):
         rollout = self.engine.generate(batch["prompt_ids"], self.sampling, self.group_size)
         samples = reward_samples_for(
             rollout, batch["problems"], batch["prompts"], self.sampling.max_new_tokens
         )
-        scored = self.reward.score(samples, step=step)
-        rewards = torch.tensor([float("nan") if r is None else r for r in scored.total])
-        return rollout, rewards, scored.metrics("train"), scored
+        output = self.reward.score(samples, step=step)
+        rewards = torch.tensor([float("nan") if r is None else r for r in output.total])
+        levels = [(s.meta or {}).get("level") for s in samples]
+        scored = Scored(rollout, rewards, correctness(output, len(samples)), levels)
+        return scored, output.metrics("train"), output
 
     def _sample_rows(self, step: int, batch: PromptBatch, rollout, output) -> list[dict]:
         count = min(self.sample_prompts, len(batch["prompts"])) * self.group_size
@@ -216,33 +270,24 @@ class RolloutProducer:
         grouped = torch.nan_to_num(rewards, nan=0.0).view(-1, self.group_size)
         return (grouped == grouped[:, :1]).all(1)
 
-    def _refill(self, batch, rollout, rewards, zero_spread, step):
+    def _refill(self, batch, scored: Scored, zero_spread, step) -> Scored:
         """Drop zero-spread groups and sample fresh prompts until the batch is full again or
         `max_refills` rounds are spent (then the dropped groups fill the rest)."""
         wanted = len(batch["problems"])
-        keep = ~zero_spread
-        parts, part_rewards = (
-            [select_groups(rollout, keep)],
-            [rewards.view(-1, self.group_size)[keep].flatten()],
-        )
-        kept = int(keep.sum())
+        parts = [scored.groups(~zero_spread)]
+        kept = parts[0].rollout.num_prompts
         for _ in range(self.max_refills):
             missing = wanted - kept
             if missing <= 0:
                 break
             extra = self.prompt_source.random_prompt_batch(missing)
-            more, more_rewards, _, _ = self._generate_and_score(extra, step)
-            good = ~self._zero_spread(more_rewards)
-            parts.append(select_groups(more, good))
-            part_rewards.append(more_rewards.view(-1, self.group_size)[good].flatten())
-            kept += int(good.sum())
+            more, _, _ = self._generate_and_score(extra, step)
+            parts.append(more.groups(~self._zero_spread(more.rewards)))
+            kept += parts[-1].rollout.num_prompts
         if kept < wanted:
             # Refills ran out: top the batch up with the dropped zero-spread groups (their
             # advantages are 0), so every step, and every data-parallel rank, trains on the
             # same number of groups: sharded models run their forwards in lockstep.
-            parts.append(select_groups(rollout, zero_spread))
-            part_rewards.append(rewards.view(-1, self.group_size)[zero_spread].flatten())
-        joined = concat_rollouts([p for p in parts if p.num_prompts])
-        keep_groups = torch.arange(joined.num_prompts) < wanted
-        joined = select_groups(joined, keep_groups)
-        return joined, torch.cat(part_rewards)[: wanted * self.group_size]
+            parts.append(scored.groups(zero_spread))
+        joined = join(parts)
+        return joined.groups(torch.arange(joined.rollout.num_prompts) < wanted)

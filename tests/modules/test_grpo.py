@@ -275,3 +275,23 @@ def test_a_token_budget_splits_the_step_into_micro_batches_without_changing_it()
     for split in (4 * width, width):
         for name, value in weights[None].items():
             torch.testing.assert_close(weights[split][name], value, atol=1e-6, rtol=1e-5)
+
+
+def test_behaviour_splits_lengths_by_the_outcome_and_level_the_producer_recorded():
+    from rollout_fixtures import text_rollout
+
+    model, tokenizer = load_model("tiny", seed=3)
+    module = make_module(model, tokenizer)
+    rollout = text_rollout([[2], [3]], ["a b c", "a", "x y z", "x y z"], 2)
+    rollout.completion_mask[1, 1:] = 0  # lengths 3, 1, 3, 3
+    correct = torch.tensor([1.0, 0.0, float("nan"), 1.0])  # the third: no correctness term
+    scored = ScoredRollout(rollout, torch.zeros(4), torch.zeros(4), correct=correct,
+                           levels=[2, 2, 5, 5])  # fmt: skip
+    metrics = module.behaviour(scored)
+    assert metrics["train/completion_len_correct"] == 3.0
+    assert metrics["train/completion_len_incorrect"] == 1.0
+    assert metrics["train/completion_len_level_2"] == 2.0
+    assert metrics["train/completion_len_level_5"] == 3.0
+    # a rollout scored without outcomes (tests, PPO's fakes): no split, nothing invented
+    unlabelled = module.behaviour(ScoredRollout(rollout, torch.zeros(4), torch.zeros(4)))
+    assert not any("completion_len_" in name for name in unlabelled)

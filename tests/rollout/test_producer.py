@@ -35,8 +35,11 @@ class FakeEngine:
         pass
 
 
+LEVELS = {"easy": 1, "hard": 3}
+
+
 def batch_of(kinds):
-    problems = [Problem(question=k, answer="7") for k in kinds]
+    problems = [Problem(question=k, answer="7", meta={"level": LEVELS[k]}) for k in kinds]
     return {
         "problems": problems,
         "prompts": kinds,
@@ -96,6 +99,41 @@ def test_when_refills_run_out_the_dropped_groups_fill_the_batch():
     assert scored.rollout.num_prompts == 3
     assert scored.rewards.tolist() == [1, 0, 1, 0] + [1] * 8
     assert (scored.advantages[:4] != 0).all() and (scored.advantages[4:] == 0).all()
+
+
+def test_each_row_carries_its_outcome_and_level_through_the_refills():
+    # for the behaviour metrics (lengths of right vs wrong completions, by level): the
+    # producer's own scoring, row by row, in the order of the batch that is trained on
+    _, scored = run(dynamic=True)
+    assert scored.correct.tolist() == [1, 0, 1, 0] * 3
+    assert scored.levels == [3] * 12
+    _, scored = run(dynamic=True, refill_kind="easy")
+    assert scored.correct.tolist() == [1, 0, 1, 0] + [1] * 8
+    assert scored.levels == [3] * 4 + [1] * 8
+
+
+def test_without_a_correctness_term_no_row_is_called_right_or_wrong():
+    producer = RolloutProducer(
+        FakeEngine(),
+        CompositeReward({"format": {"fn": "format_strict"}}, workers=0),
+        SamplingParams(max_new_tokens=3),
+        group_size=2,
+    )
+    scored = producer.produce(batch_of(["hard"]), step=0)
+    assert torch.isnan(scored.correct).all() and scored.levels == [3, 3]
+
+
+def test_a_pending_batch_keeps_its_outcomes_through_a_checkpoint(tmp_path):
+    from r1.rollout.asynchronous import PendingRollout
+
+    _, scored = run(dynamic=False)
+    torch.save({"pending": PendingRollout(scored, 4).state_dict()}, tmp_path / "ckpt")
+    state = torch.load(tmp_path / "ckpt", weights_only=True)["pending"]
+    restored = PendingRollout.from_state_dict(state).scored
+    assert (
+        restored.correct.tolist() == scored.correct.tolist() == [1, 1, 1, 1, 1, 0, 1, 0] + [1] * 4
+    )
+    assert restored.levels == [1] * 4 + [3] * 4 + [1] * 4
 
 
 def test_peak_memory_restarts_for_each_run_of_a_multirun():
