@@ -6,11 +6,12 @@ Two pieces, both plugged into transformers through its own extension points:
   positions. transformers' `DynamicCache` concatenates every step, copying the whole cache per
   token (quadratic in the completion length); its `StaticCache` attends over the whole
   capacity from the first token on.
-- `decode_attention`, registered as the attention implementation `r1_decode`: for one query
-  token it is two batched matmuls over the query heads grouped by their KV head (GQA without
-  repeating the cache); anything else goes to transformers' SDPA function. PyTorch's CPU SDPA
-  kernels take about 1 ms per layer at SmolLM2's decode shapes, 13x the two matmuls (measured:
-  32 rows, 300 cached positions, bf16).
+- `grouped_attention`, registered as the attention implementation `r1_grouped`: for one
+  query token, or a short sequence (the training forward of short completions), it is two
+  batched matmuls over the query heads grouped by their KV head (GQA without repeating the
+  cache); anything else goes to transformers' SDPA function. PyTorch's CPU SDPA kernels take
+  about 1 ms per layer at SmolLM2's decode shapes, 13x the two matmuls (measured: 32 rows,
+  300 cached positions, bf16).
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ from transformers.cache_utils import Cache, CacheLayerMixin
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-DECODE_ATTENTION = "r1_decode"
+GROUPED_ATTENTION = "r1_grouped"
+# Score matrices up to this many entries per (row, head) take the grouped matmuls; larger ones
+# SDPA's flash kernel, which keeps no [q, L] matrix for backward (measured on CPU, bf16,
+# forward + backward: 6.5x faster than flash at 15 x 55, 3.5x at 47 x 87, even near 200 x 230,
+# flash 1.75x faster at 255 x 300).
+GROUPED_MAX_SCORES = 4096
 
 
-def decode_attention(
+def grouped_attention(
     module: torch.nn.Module,
     query: torch.Tensor,
     key: torch.Tensor,
@@ -38,46 +44,67 @@ def decode_attention(
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
     """query [N, H, q, D], key/value [N, KV, L, D], attention_mask [N, 1, q, L] (bool: True
-    attends; or additive) -> ([N, q, H, D], None), transformers' attention interface."""
+    attends; or additive; None: causal, or everything for one query) -> ([N, q, H, D], None),
+    transformers' attention interface. One query token (decoding) or a small q x L score
+    matrix (short training sequences): two batched matmuls over the query heads grouped by
+    their KV head, with GQA's cache never repeated; anything else goes to transformers' SDPA."""
     rows, heads, q_len, dim = query.shape
-    kv_heads = key.shape[1]
-    if q_len != 1 or dropout or kwargs.get("softcap") is not None or heads % kv_heads:
+    kv_heads, length = key.shape[1], key.shape[2]
+    causal = attention_mask is None and q_len > 1
+    if (
+        (q_len > 1 and q_len * length > GROUPED_MAX_SCORES)
+        or (causal and (length != q_len or not kwargs.get("is_causal", True)))
+        or dropout
+        or kwargs.get("softcap") is not None
+        or kwargs.get("position_bias") is not None
+        or heads % kv_heads
+    ):
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     scale = dim**-0.5 if scaling is None else scaling
-    length, groups = key.shape[2], heads // kv_heads
-    # [N * KV] batches of (a KV head's g queries) x (its keys): torch.bmm on contiguous
-    # operands (matmul of 4-D tensors copies them); the cache's allocation is contiguous.
-    queries = query.reshape(rows * kv_heads, groups, dim)
+    groups = heads // kv_heads
+    # [N * KV] batches of (a KV head's g x q queries) x (its keys): torch.bmm on contiguous
+    # operands (matmul of 4-D tensors copies them); the decode cache's allocation is contiguous.
+    queries = query.reshape(rows * kv_heads, groups * q_len, dim)
     keys, values = key.reshape(rows * kv_heads, length, dim), value.reshape(-1, length, dim)
-    scores = torch.bmm(queries, keys.transpose(1, 2)).float().mul_(scale)
-    scores = scores.view(rows, kv_heads, groups, length)
+    scores = torch.bmm(queries, keys.transpose(1, 2))
+    scores = scores.to(torch.promote_types(scores.dtype, torch.float32)).mul_(scale)
+    scores = scores.view(rows, kv_heads, groups, q_len, length)
+    if causal:
+        attention_mask = torch.ones(q_len, length, dtype=torch.bool, device=query.device).tril()
     if attention_mask is not None:
-        mask = attention_mask[:, :, -1:]  # [N, 1, 1, L]: broadcasts over KV heads and groups
+        mask = attention_mask[:, :, None] if attention_mask.dim() == 4 else attention_mask
+        # [N, 1, 1, q, L] broadcasts over KV heads and groups. A finite fill: a left-padded
+        # query that attends nothing gets a finite (unused) output, not NaN, which would reach
+        # real rows through the zero weights of later layers (0 x NaN).
         scores = (
-            scores.masked_fill_(~mask, float("-inf"))
+            scores.masked_fill_(~mask, torch.finfo(scores.dtype).min)
             if mask.dtype == torch.bool
             else scores.add_(mask.float())
         )
-    weights = torch.softmax(scores, -1).to(value.dtype).view(rows * kv_heads, groups, length)
-    out = torch.bmm(weights, values)  # [N * KV, g, D]
-    return out.view(rows, 1, heads, dim), None
+    weights = torch.softmax(scores, -1).to(value.dtype).view(rows * kv_heads, groups * q_len, -1)
+    out = torch.bmm(weights, values).view(rows, heads, q_len, dim)  # [N * KV, g * q, D]
+    return out.transpose(1, 2).contiguous(), None
 
 
-AttentionInterface.register(DECODE_ATTENTION, decode_attention)
-AttentionMaskInterface.register(DECODE_ATTENTION, sdpa_mask)
+AttentionInterface.register(GROUPED_ATTENTION, grouped_attention)
+AttentionMaskInterface.register(GROUPED_ATTENTION, sdpa_mask)
 
 
 @contextmanager
-def decoding_attention(model: torch.nn.Module):
-    """Run `model` with `decode_attention` inside the block (its own implementation after).
-    A model whose attention is not pluggable (transformers prints a warning) keeps its own."""
+def grouped_attention_on(model: torch.nn.Module):
+    """Run `model` with `grouped_attention` inside the block (its own implementation after).
+    A model whose attention is not pluggable (transformers prints a warning) keeps its own,
+    and so does one whose checkpointed layers replay their forward in backward, outside the
+    block (the replay must save what the forward saved)."""
     config = model.config
     before = config._attn_implementation
-    settable = before in ("sdpa", "eager", DECODE_ATTENTION)
+    settable = before in ("sdpa", "eager", GROUPED_ATTENTION) and not getattr(
+        model, "is_activation_checkpointing", False
+    )
     if settable:
-        model.set_attn_implementation(DECODE_ATTENTION)
+        model.set_attn_implementation(GROUPED_ATTENTION)
     try:
         yield
     finally:

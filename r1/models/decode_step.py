@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from r1.models.decode import GrowingCache, decode_attention
+from r1.models.decode import GrowingCache, grouped_attention
 
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2")
 
@@ -134,7 +134,7 @@ class DecodeStep:
             q = _rotate(q.view(rows, heads, 1, dim), cos, sin).to(dtype)
             k = _rotate(k.view(rows, kv_heads, 1, dim), cos, sin).to(dtype)
             keys, values = cached.update(k, v.view(rows, kv_heads, 1, dim))
-            attended, _ = decode_attention(
+            attended, _ = grouped_attention(
                 None, q, keys, values, attention_mask, scaling=self.scaling
             )
             hidden = hidden + layer.o(attended.reshape(rows, heads * dim))

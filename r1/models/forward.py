@@ -18,6 +18,7 @@ import torch
 from transformers import DynamicCache
 
 from r1.algorithms.chunks import map_chunks
+from r1.models.decode import grouped_attention_on
 
 LOGIT_CHUNK_TOKENS = 512  # [512, 49152] fp32 logits: 100 MB per intermediate
 
@@ -167,7 +168,37 @@ def completion_logprobs(
 
     logit_chunk_tokens: when the N x C completion tokens are more, their logits are computed
     that many at a time (see the module's docstring); None: all at once.
+
+    Attention of short sequences runs as grouped matmuls (r1.models.decode.grouped_attention),
+    several times faster than SDPA's CPU kernels there.
     """
+    with grouped_attention_on(model):
+        return _completion_logprobs(
+            model,
+            prompt_ids,
+            prompt_mask,
+            completion_ids,
+            completion_mask,
+            group_size,
+            temperature,
+            shared_prefix,
+            entropy_grad,
+            logit_chunk_tokens,
+        )
+
+
+def _completion_logprobs(
+    model,
+    prompt_ids,
+    prompt_mask,
+    completion_ids,
+    completion_mask,
+    group_size,
+    temperature,
+    shared_prefix,
+    entropy_grad,
+    logit_chunk_tokens,
+) -> tuple[torch.Tensor, torch.Tensor]:
     n = group_size
     rows, length = completion_ids.shape
     chunked = logit_chunk_tokens is not None and rows * length > logit_chunk_tokens

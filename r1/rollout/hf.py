@@ -7,7 +7,7 @@ feed padding and are masked. Prompts go in chunks of `max_prompts_per_chunk` to 
 Per token, for Llama-family models: one decode step written out with each layer's weights
 fused and prepared once per generation (r1.models.decode_step; other models run their own
 forward); the KV cache is written in place (r1.models.decode.GrowingCache), attention for the
-one new token is two batched matmuls (r1.models.decode.decode_attention), the draw is one
+one new token is two batched matmuls (r1.models.decode.grouped_attention), the draw is one
 uniform number per row (r1.algorithms.sampling), tokens and log-probs go into preallocated
 tensors, and only rows whose new token could complete a stop string are decoded to text.
 Measured by scripts/bench_rollout.py against the machine's own bound (docs/results/rollout_speed.md).
@@ -23,7 +23,7 @@ from transformers import DynamicCache
 
 from r1.algorithms.padding import pad_left
 from r1.algorithms.sampling import sample_tokens
-from r1.models.decode import GrowingCache, cache_argument, decoding_attention
+from r1.models.decode import GrowingCache, cache_argument, grouped_attention_on
 from r1.models.decode_step import DecodeStep
 from r1.models.gather import unsharded
 from r1.rollout.types import Rollout, SamplingParams, build_rollout
@@ -123,7 +123,7 @@ class HFRolloutEngine:
         # Asking whether every row has finished waits for the device: on an accelerator ask
         # every few steps (a finished row's extra tokens are not kept); on CPU it costs nothing.
         check_every = 1 if device.type == "cpu" else 8
-        with decoding_attention(model):
+        with grouped_attention_on(model):
             for step in range(budget):
                 token, logprob = sample_tokens(
                     logits, params.temperature, params.top_p, params.top_k
