@@ -50,8 +50,17 @@ def smollm2_gguf_path() -> Path:
 
 
 def _source_stamp(gguf: Path) -> dict:
-    stat = gguf.stat()
-    return {"source": str(gguf), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    """What identifies the converted file: the wheel's version, the file's name and size, not
+    where it is installed. Two environments of one machine (a clone's venv beside another)
+    share the cache; a stamp with the install path made each convert again over the other's
+    cache, and delete it under a process that was reading it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version(SMOLLM2_PACKAGE.replace("_", "-"))
+    except PackageNotFoundError:
+        release = None
+    return {"source": gguf.name, "version": release, "size": gguf.stat().st_size}
 
 
 def _is_current(directory: Path, stamp: dict, marker_file: str) -> bool:
@@ -72,14 +81,22 @@ def _cached_conversion(target: Path, stamp: dict, marker_file: str, write) -> Pa
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    stale = target.with_name(f".{target.name}-stale-{os.getpid()}")
     try:
         write(tmp)
         (tmp / CONVERSION_STAMP).write_text(json.dumps(stamp))
+        if _is_current(target, stamp, marker_file):
+            return target  # another process converted it meanwhile
         if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+            os.replace(target, stale)  # moved aside in one rename, removed below
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not _is_current(target, stamp, marker_file):  # not a concurrent writer's
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
     return target
 
 

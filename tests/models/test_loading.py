@@ -110,6 +110,31 @@ def test_smollm2_conversion_is_cached(tmp_path, monkeypatch):
     assert all(p.requires_grad for p in model.parameters())
 
 
+def test_the_cache_does_not_depend_on_where_the_wheel_is_installed(tmp_path):
+    # a clone's venv beside the main one: the same wheel under another path keeps the cache
+    real = builtin.smollm2_gguf_path()
+    elsewhere = tmp_path / "other-venv" / builtin.SMOLLM2_GGUF
+    elsewhere.parent.mkdir()
+    elsewhere.symlink_to(real)
+    assert builtin._source_stamp(elsewhere) == builtin._source_stamp(real)
+
+
+def test_a_conversion_finished_meanwhile_by_another_process_is_kept(tmp_path):
+    target = tmp_path / "models" / "x"
+    stamp = {"source": "x"}
+
+    def write(directory):
+        # while this process converts, another finishes the same conversion first
+        target.mkdir(parents=True)
+        (target / "config.json").write_text('{"by": "the other"}')
+        (target / builtin.CONVERSION_STAMP).write_text(json.dumps(stamp))
+        (directory / "config.json").write_text('{"by": "this one"}')
+
+    assert builtin._cached_conversion(target, stamp, "config.json", write) == target
+    assert json.loads((target / "config.json").read_text()) == {"by": "the other"}
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["x"]  # no leftovers
+
+
 def test_stale_cache_is_converted_again(tmp_path, monkeypatch):
     monkeypatch.setenv("R1_CACHE", str(tmp_path))
     directory = builtin.smollm2_tokenizer_dir()
