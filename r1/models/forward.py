@@ -254,3 +254,35 @@ def _completion_logprobs(
             )
         logits = model(**inputs, logits_to_keep=length + 1).logits[:, :-1]
     return token_logprobs_and_entropy(logits, completion_ids, temperature, entropy_grad)
+
+
+def switchable_checkpointing(model) -> bool:
+    """Install the model's activation-checkpointing recompute with every layer switched off,
+    for `layer_checkpointing` to switch per forward. False where there is nothing to switch:
+    the model checkpoints always (model.gradient_checkpointing=true) or cannot."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(base, "is_activation_checkpointing", True) or not getattr(
+        base, "supports_gradient_checkpointing", False
+    ):
+        return False
+    base.activation_checkpointing_enable()
+    for module in base.modules():
+        if hasattr(module, "gradient_checkpointing"):
+            module.gradient_checkpointing = False
+    return True
+
+
+@contextmanager
+def layer_checkpointing(model, enabled: bool) -> Iterator[None]:
+    """Inside the block the layers of `model` (prepared by `switchable_checkpointing`) keep
+    their activations for backward, or, enabled, recompute them in backward; as before
+    after. The backward must run inside too: what a forward saved decides its backward."""
+    layers = [m for m in model.modules() if hasattr(m, "_gradient_checkpointing_func")]
+    before = [m.gradient_checkpointing for m in layers]
+    for m in layers:
+        m.gradient_checkpointing = enabled
+    try:
+        yield
+    finally:
+        for m, state in zip(layers, before):
+            m.gradient_checkpointing = state

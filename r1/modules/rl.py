@@ -29,6 +29,7 @@ optimizer steps' mean loss.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
@@ -47,7 +48,12 @@ from r1.algorithms.objectives import AGGREGATIONS, KL_ESTIMATORS, POLICY_LOSSES,
 from r1.checks import ConfigError, check_choice, check_float, check_int
 from r1.eval.behaviour import behaviour_metrics
 from r1.eval.metrics import REFLECTION_WORDS, reflection_stats
-from r1.models.forward import LOGIT_CHUNK_TOKENS, completion_logprobs
+from r1.models.forward import (
+    LOGIT_CHUNK_TOKENS,
+    completion_logprobs,
+    layer_checkpointing,
+    switchable_checkpointing,
+)
 from r1.modules.base import ReasoningModule
 from r1.modules.parallel import reduce_metrics, uses_deepspeed
 from r1.modules.val_benchmarks import ValBenchmarks
@@ -108,6 +114,7 @@ class RLModule(ReasoningModule):
         inner_updates: int = 1,
         micro_batch_prompts: int | None = None,
         micro_batch_tokens: int | None = None,
+        checkpoint_above_tokens: int | None = None,
         mask_truncated: bool = False,
         max_grad_norm: float | None = 1.0,
         shared_prefix: bool = True,
@@ -133,6 +140,10 @@ class RLModule(ReasoningModule):
         if micro_batch_tokens is not None:
             check_int("module.micro_batch_tokens", micro_batch_tokens, 1)
         self.micro_batch_tokens = micro_batch_tokens
+        if checkpoint_above_tokens is not None:
+            check_int("module.checkpoint_above_tokens", checkpoint_above_tokens, 1)
+        self.checkpoint_above_tokens = checkpoint_above_tokens
+        self.switchable_checkpointing = False  # set up in setup()
         check_choice("module.policy_loss", policy_loss, POLICY_LOSSES)
         check_choice("module.loss_aggregation", loss_aggregation, AGGREGATIONS)
         check_choice("module.kl_estimator", kl_estimator, KL_ESTIMATORS)
@@ -217,6 +228,8 @@ class RLModule(ReasoningModule):
                 self.micro_batch_tokens,
             )
             self.micro_batch_tokens = None
+        if self.checkpoint_above_tokens is not None and not uses_deepspeed(self._trainer):
+            self.switchable_checkpointing = switchable_checkpointing(self.model)
         if uses_deepspeed(self._trainer) and self.micro_batch_prompts is not None:
             raise ConfigError(
                 f"module.micro_batch_prompts={self.micro_batch_prompts} is not supported with "
@@ -346,6 +359,14 @@ class RLModule(ReasoningModule):
             part[chosen[start : start + size]] = True
             masks.append(part)
         return masks
+
+    def checkpointing_for(self, tokens: int):
+        """Activation checkpointing for a micro-batch of `tokens` padded tokens: on above
+        module.checkpoint_above_tokens (a group longer than the token budget, which never
+        splits a group), off below, where it would only cost time."""
+        if not self.switchable_checkpointing:
+            return contextlib.nullcontext()
+        return layer_checkpointing(self.model, tokens > self.checkpoint_above_tokens)
 
     @torch.no_grad()
     def logprobs_of(self, model, rollout: Rollout) -> torch.Tensor:
@@ -513,13 +534,16 @@ class RLModule(ReasoningModule):
                 keep = keep.to(self.device)
                 optimizer.zero_grad()
                 denominators = self.denominators(mask, keep.repeat_interleave(self.group_size))
-                micros = self.micro_batches(keep, row_tokens(rollout))
+                width = row_tokens(rollout)
+                micros = self.micro_batches(keep, width)
                 step: dict[str, float] = {}
                 for i, micro in enumerate(micros):
-                    loss, stats = self.micro_batch_loss(batch, micro, epoch, denominators)
-                    # DDP all-reduces once per optimizer step: in the last micro-batch's backward
-                    with self.gradient_sync(i == len(micros) - 1):
-                        self.manual_backward(loss)
+                    with self.checkpointing_for(int(micro.sum()) * self.group_size * width):
+                        loss, stats = self.micro_batch_loss(batch, micro, epoch, denominators)
+                        # DDP all-reduces once per optimizer step: in the last micro-batch's
+                        # backward
+                        with self.gradient_sync(i == len(micros) - 1):
+                            self.manual_backward(loss)
                     for name, value in {"train/loss": float(loss.detach()), **stats}.items():
                         step[name] = step.get(name, 0.0) + value
                 grad_norm = self._clip_gradients(optimizer)

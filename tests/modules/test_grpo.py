@@ -295,3 +295,27 @@ def test_behaviour_splits_lengths_by_the_outcome_and_level_the_producer_recorded
     # a rollout scored without outcomes (tests, PPO's fakes): no split, nothing invented
     unlabelled = module.behaviour(ScoredRollout(rollout, torch.zeros(4), torch.zeros(4)))
     assert not any("completion_len_" in name for name in unlabelled)
+
+
+@pytest.mark.parametrize("bound, recomputed", [(None, False), (10_000, False), (1, True)])
+def test_micro_batches_above_the_token_bound_recompute_activations_same_update(bound, recomputed):
+    from r1.models.forward import switchable_checkpointing
+
+    model, tokenizer = load_model("tiny", seed=3)
+    rollout = fixed_rollout(tokenizer)
+    expected = copy.deepcopy(model)
+    make_module(expected, tokenizer).update(
+        ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0]))
+    )
+    module = make_module(model, tokenizer, checkpoint_above_tokens=bound)
+    module.switchable_checkpointing = bound is not None and switchable_checkpointing(model)
+    calls = []
+    layer = model.model.layers[0]
+    if bound is not None:
+        real = layer._gradient_checkpointing_func
+        layer._gradient_checkpointing_func = lambda *a, **k: calls.append(1) or real(*a, **k)
+    module.update(ScoredRollout(rollout, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -1.0])))
+    assert bool(calls) == recomputed
+    assert not model.is_activation_checkpointing  # switched off again after the step
+    for got, want in zip(model.parameters(), expected.parameters()):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
