@@ -150,7 +150,7 @@ def accuracy(args) -> dict:
         running = [subprocess.Popen(c, cwd=ROOT, env=env) for c in commands.values()]
         if any(p.wait() != 0 for p in running):
             sys.exit("a sweep failed: see its output above")
-        command = [" && ".join(" ".join(c[1:]) for c in commands.values())]
+        command = [" & ".join(" ".join(c[3:]) for c in commands.values())]
     else:
         command = [*base, "rollout.async_steps=0,1", f"hydra.sweep.dir={sweep}"]
         subprocess.run(command, cwd=ROOT, check=True)
