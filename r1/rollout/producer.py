@@ -9,6 +9,7 @@ and nothing comes back through the batch.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import time
@@ -199,14 +200,17 @@ class RolloutProducer:
 
     def produce(self, batch: PromptBatch, step: int) -> ScoredRollout:
         started = time.perf_counter()
-        scored, metrics, output = self._generate_and_score(batch, step)
-        samples = []
-        if self.sample_every and step % self.sample_every == 0:
-            samples = self._sample_rows(step, batch, scored.rollout, output)
-        zero_spread = self._zero_spread(scored.rewards)
-        metrics["train/zero_spread_groups"] = zero_spread.float().mean().item()
-        if self.dynamic_sampling:
-            scored = self._refill(batch, scored, zero_spread, step)
+        # the weights do not change within a step: its generations (refills too) share the
+        # engine's prepared weights where it keeps them (HFRolloutEngine.same_weights)
+        with getattr(self.engine, "same_weights", contextlib.nullcontext)():
+            scored, metrics, output = self._generate_and_score(batch, step)
+            samples = []
+            if self.sample_every and step % self.sample_every == 0:
+                samples = self._sample_rows(step, batch, scored.rollout, output)
+            zero_spread = self._zero_spread(scored.rewards)
+            metrics["train/zero_spread_groups"] = zero_spread.float().mean().item()
+            if self.dynamic_sampling:
+                scored = self._refill(batch, scored, zero_spread, step)
         rollout, rewards = scored.rollout, scored.rewards
         valid = ~torch.isnan(rewards)
         steps = None

@@ -249,3 +249,32 @@ def test_inside_a_non_caching_autocast_region_weights_are_cast_once(tiny):
                 engine.generate(prompts(tokenizer)[:1], params, n=2)
             counts.append(len(casts))
         assert counts[0] == counts[1] <= 2, counts
+
+
+def test_generations_of_one_step_share_the_prepared_weights_until_they_change(tiny, monkeypatch):
+    import r1.rollout.hf as hf
+
+    model, tokenizer = tiny
+    engine = HFRolloutEngine(model, tokenizer)
+    builds = []
+    real = hf.DecodeStep.build
+    monkeypatch.setattr(
+        hf.DecodeStep, "build", staticmethod(lambda m, rows: builds.append(rows) or real(m, rows))
+    )
+    params = SamplingParams(max_new_tokens=4, temperature=0, ignore_eos=True)
+    ids = prompts(tokenizer)
+    alone = engine.generate(ids, params, n=1).completion_ids
+    with engine.same_weights():
+        first = engine.generate(ids, params, n=1).completion_ids
+        engine.generate(ids[:1], params, n=2)  # a refill: fewer rows, the same weights
+        assert len(builds) == 2  # one outside, one for both calls inside
+        with torch.no_grad():
+            model.lm_head.weight.mul_(-1)  # an in-place update: its version counter moves
+        changed = engine.generate(ids, params, n=1).completion_ids
+        assert len(builds) == 3  # rebuilt from the new weights, not the kept copy
+    assert engine._kept_step is None  # released: the training step does not hold it
+    assert first.tolist() == alone.tolist()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(-1)
+    assert engine.generate(ids, params, n=1).completion_ids.tolist() == alone.tolist()
+    assert changed.tolist() != alone.tolist()
