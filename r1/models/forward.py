@@ -11,6 +11,7 @@ wraps the model (peft, FSDP2's root unit) treats it as the head.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -141,6 +142,16 @@ def checkpointed_layers_drop_the_cache(model) -> bool:
     )
 
 
+def _with_grouped_attention(forward: Callable) -> Callable:
+    @functools.wraps(forward)
+    def run(model, *args, **kwargs):
+        with grouped_attention_on(model):
+            return forward(model, *args, **kwargs)
+
+    return run
+
+
+@_with_grouped_attention
 def completion_logprobs(
     model,
     prompt_ids: torch.Tensor,
@@ -172,33 +183,6 @@ def completion_logprobs(
     Attention of short sequences runs as grouped matmuls (r1.models.decode.grouped_attention),
     several times faster than SDPA's CPU kernels there.
     """
-    with grouped_attention_on(model):
-        return _completion_logprobs(
-            model,
-            prompt_ids,
-            prompt_mask,
-            completion_ids,
-            completion_mask,
-            group_size,
-            temperature,
-            shared_prefix,
-            entropy_grad,
-            logit_chunk_tokens,
-        )
-
-
-def _completion_logprobs(
-    model,
-    prompt_ids,
-    prompt_mask,
-    completion_ids,
-    completion_mask,
-    group_size,
-    temperature,
-    shared_prefix,
-    entropy_grad,
-    logit_chunk_tokens,
-) -> tuple[torch.Tensor, torch.Tensor]:
     n = group_size
     rows, length = completion_ids.shape
     chunked = logit_chunk_tokens is not None and rows * length > logit_chunk_tokens
