@@ -150,11 +150,11 @@ def accuracy(args) -> dict:
         running = [subprocess.Popen(c, cwd=ROOT, env=env) for c in commands.values()]
         if any(p.wait() != 0 for p in running):
             sys.exit("a sweep failed: see its output above")
-        command = [" & ".join(" ".join(c[3:]) for c in commands.values())]
+        command = [" & ".join(" ".join(c[4:]) for c in commands.values())]  # from the script on
     else:
         command = [*base, "rollout.async_steps=0,1", f"hydra.sweep.dir={sweep}"]
         subprocess.run(command, cwd=ROOT, check=True)
-        command = [" ".join(command[1:])]
+        command = [" ".join(command[1:])]  # from the script on
     found: dict[str, list[float]] = {name: [] for name in MODES}
     for summary in sorted(sweep.glob("**/summary.json")):
         overrides = (summary.parent / ".hydra" / "overrides.yaml").read_text()

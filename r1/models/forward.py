@@ -250,10 +250,14 @@ def switchable_checkpointing(model) -> bool:
     ):
         return False
     base.activation_checkpointing_enable()
-    for module in base.modules():
-        if hasattr(module, "gradient_checkpointing"):
-            module.gradient_checkpointing = False
+    for module in _recomputing(base):
+        module.gradient_checkpointing = False
     return True
+
+
+def _recomputing(model) -> list[torch.nn.Module]:
+    """The modules that activation_checkpointing_enable gave a recompute function."""
+    return [m for m in model.modules() if hasattr(m, "_gradient_checkpointing_func")]
 
 
 @contextmanager
@@ -261,7 +265,7 @@ def layer_checkpointing(model, enabled: bool) -> Iterator[None]:
     """Inside the block the layers of `model` (prepared by `switchable_checkpointing`) keep
     their activations for backward, or, enabled, recompute them in backward; as before
     after. The backward must run inside too: what a forward saved decides its backward."""
-    layers = [m for m in model.modules() if hasattr(m, "_gradient_checkpointing_func")]
+    layers = _recomputing(model)
     before = [m.gradient_checkpointing for m in layers]
     for m in layers:
         m.gradient_checkpointing = enabled
