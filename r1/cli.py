@@ -14,7 +14,6 @@ script's config groups with (conf/hydra/help/). `run` also tunes glibc's malloc 
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import logging
 import os
@@ -24,26 +23,14 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from r1.malloc import tune_malloc
+
 USER_ERROR = 2
 # Config groups `--help` does not offer: Hydra's own (--hydra-help lists them) and
 # conf/local/ (machine-specific overrides, git-ignored).
 HIDDEN_GROUPS = ("hydra", "local")
 
 log = logging.getLogger("r1")
-
-# glibc's mallopt parameters (malloc.h). glibc hands blocks above the mmap threshold (at
-# most 32 MB) back to the OS when they are freed and trims the heap's top, so each training
-# step's large temporaries (logits, KV caches, activations) are mapped and zero-filled
-# afresh: ~940,000 page faults (3.8 GB) per experiment=grpo_addition step. Serving them from
-# a heap that is never trimmed reuses the same pages: 90% fewer faults, 85% less kernel time
-# (docs/results/alloc.md). The price: the resident set stays at the step's peak between steps.
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
-MALLOC_SETTINGS = {
-    M_MMAP_MAX: 0,  # no mmap for large blocks: they come from the heap and stay there
-    M_TRIM_THRESHOLD: -1,  # never trim the heap's top (mallopt(3): -1 disables trimming)
-    M_TOP_PAD: 256 << 20,  # grow the heap in 256 MB steps (address space; touched on use)
-}
-malloc_tuned = False  # set by tune_malloc (read by the tests)
 
 
 def config_groups(choices: Any, width: int = 100) -> str:
@@ -128,29 +115,6 @@ def reports_user_errors(main: Callable[..., Any]) -> Callable[..., Any]:
             _report(mistake)
 
     return job
-
-
-def tune_malloc() -> bool:
-    """Apply MALLOC_SETTINGS to this process's glibc malloc (later allocations; forked
-    children inherit them, spawned and exec'd ones do not). False where it is switched off
-    (R1_MALLOC_TUNING=0) or the C library is not glibc (macOS, musl)."""
-    global malloc_tuned
-    if os.environ.get("R1_MALLOC_TUNING", "1") == "0":
-        log.debug("malloc tuning off (R1_MALLOC_TUNING=0)")
-        return False
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018 - glibc only; raises AttributeError elsewhere
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        log.debug("malloc tuning skipped: the C library is not glibc")
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    applied = [mallopt(param, value) == 1 for param, value in MALLOC_SETTINGS.items()]
-    malloc_tuned = all(applied)
-    if not malloc_tuned:
-        log.debug("malloc tuning: mallopt refused a setting (%s)", applied)
-    return malloc_tuned
 
 
 def run(main: Callable[[], Any]) -> None:

@@ -56,6 +56,7 @@ SETTINGS = {
     "glibc-env-threshold": {**OFF, **THRESHOLDS},
     "glibc-env-nommap": {**OFF, **THRESHOLDS, "MALLOC_MMAP_MAX_": "0"},
     "thp": {**OFF, "THP_MEM_ALLOC_ENABLE": "1"},
+    "r1-thp": {"THP_MEM_ALLOC_ENABLE": "1"},
     "jemalloc": OFF,
     "tcmalloc": OFF,
 }

@@ -106,9 +106,9 @@ def run_r1(steps: int, precision: str, out: Path, device: str, model_path: str |
     from hydra.utils import instantiate
     from omegaconf import open_dict
 
-    from r1 import cli
+    from r1.malloc import tune_malloc
 
-    cli.tune_malloc()  # as cli.run does for every script
+    tune_malloc()  # as cli.run does for every script
     overrides = [
         "experiment=grpo_addition",
         f"trainer.max_steps={steps}",

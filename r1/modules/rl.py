@@ -43,6 +43,7 @@ from typing import Any
 
 import torch
 
+from r1 import malloc
 from r1.algorithms.importance import IS_LEVELS, ratio_stats, truncated_importance_weights
 from r1.algorithms.objectives import AGGREGATIONS, KL_ESTIMATORS, POLICY_LOSSES, k3, kl_estimate
 from r1.checks import ConfigError, check_choice, check_float, check_int
@@ -230,6 +231,10 @@ class RLModule(ReasoningModule):
             self.micro_batch_tokens = None
         if self.checkpoint_above_tokens is not None and not uses_deepspeed(self._trainer):
             self.switchable_checkpointing = switchable_checkpointing(self.model)
+            if self.group_size * self.sampling.max_new_tokens > self.checkpoint_above_tokens:
+                # groups can outgrow the budget: their recompute's saved layer inputs would
+                # fragment the tuned heap (9 GB instead of 3 for one 8 x 1,024-token group)
+                malloc.return_large_blocks()
         if uses_deepspeed(self._trainer) and self.micro_batch_prompts is not None:
             raise ConfigError(
                 f"module.micro_batch_prompts={self.micro_batch_prompts} is not supported with "

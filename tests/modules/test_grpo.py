@@ -152,6 +152,25 @@ def test_reference_model_only_with_kl():
     )
 
 
+@pytest.mark.parametrize("max_new_tokens, returned", [(4, False), (64, True)])
+def test_runs_whose_groups_outgrow_the_token_budget_return_large_blocks(
+    monkeypatch, max_new_tokens, returned
+):
+    from r1 import malloc
+
+    calls = []
+    monkeypatch.setattr(malloc, "return_large_blocks", lambda: calls.append(1))
+    model, tokenizer = load_model("tiny")
+    module = make_module(
+        model,
+        tokenizer,
+        checkpoint_above_tokens=100,  # a group of 2 x 64 new tokens is more
+        sampling={"max_new_tokens": max_new_tokens},
+    )
+    module.setup("fit")
+    assert bool(calls) == returned
+
+
 @pytest.mark.parametrize(
     "setting, message",
     [

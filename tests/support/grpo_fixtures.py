@@ -25,9 +25,7 @@ def make_module(model, tokenizer, optimizer=None, **kwargs):
         optimizer=optimizer or (lambda p: torch.optim.SGD(p, lr=0.5)),
         reward=CompositeReward({"accuracy": {}}, workers=0),
         group_size=2,
-        sampling={"max_new_tokens": 5},
-        max_grad_norm=None,
-        **kwargs,
+        **{"sampling": {"max_new_tokens": 5}, "max_grad_norm": None, **kwargs},
     )
     optimizer = module.optimizer_factory(list(model.parameters()))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
