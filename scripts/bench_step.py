@@ -15,7 +15,8 @@ step is warm-up (--warmup-new-tokens: a shorter one); the second is reported. Ev
 Peak memory per phase: on CPU the process's resident-set high-water mark (VmHWM, reset at
 each phase boundary through /proc/self/clear_refs), on CUDA torch.cuda.max_memory_allocated.
 A phase's peak includes what earlier phases left alive (weights, optimizer state, the batch).
-GFLOP/s counts 2 x parameters x tokens per forward token (4 x in backward), attention left
+The script's malloc is tuned as every r1 script's is (r1.malloc; R1_MALLOC_TUNING=0 for
+glibc's defaults). GFLOP/s counts 2 x parameters x tokens per forward token (4 x in backward), attention left
 out; tokens are the padded shapes the forwards run on. --max-rss-gb stops a run whose
 resident memory passes that bound (naming the phase) instead of letting it exhaust the machine.
 
@@ -340,4 +341,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    from r1.malloc import tune_malloc
+
+    tune_malloc()  # as scripts/train.py does (r1.cli.run): the memory users get
     main()
