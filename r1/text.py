@@ -44,6 +44,13 @@ def parse_completion(text: str) -> ParsedCompletion:
     return ParsedCompletion(think=think, answer=answer, strict=strict)
 
 
+def opens_think(prompt: str) -> bool:
+    """Whether `prompt` ends with the think tag itself: a response prefilled with "<think>"
+    (data.template.response_prefix), which the model's completion continues. Prompts that
+    search builds end inside a trace (after "<think>\n" and steps) and are not counted."""
+    return prompt.endswith(THINK_OPEN)
+
+
 def last_number(text: str) -> str | None:
     """The last number written in `text` ("1,234" -> "1234"), or None."""
     numbers = _NUMBER.findall(text)

@@ -22,7 +22,17 @@ R1_ZERO_TEMPLATE = (
     "A conversation between User and Assistant. The user asks a question, and the Assistant "
     "solves it. " + R1_INSTRUCTION + " User: {prompt}. Assistant:"
 )
+# The instruction with one worked example of the layout: SmolLM2-135M-Instruct, given the
+# instruction alone, wrote a think block in 0 of 32 samples on two-digit additions; with the
+# example and response_prefix="<think>", in 21 of 32, 5 with an answer block (T = 1).
+R1_EXAMPLE = (
+    "Solve the problem. Write your reasoning inside <think> </think> and the final answer "
+    "inside <answer> </answer>. Example. Question: What is 12 + 35? Response: <think> 12 + 35 "
+    "= 47 </think> <answer>47</answer>"
+)
+SYSTEM_PROMPTS = {"r1": R1_INSTRUCTION, "r1_example": R1_EXAMPLE}
 TEMPLATE_KINDS = ("r1_zero", "chat", "plain")
+RESPONSE_PREFIXES = ("", "<think>")
 
 
 @dataclass(frozen=True)
@@ -33,18 +43,28 @@ class PromptTemplate:
       r1_zero  the paper's R1-Zero text template (for base models), no chat markup.
       chat     the tokenizer's chat template; `system` (optional) as the system message.
       plain    the question alone (`user_format` applied), no markup.
-    system: "r1" (the paper's think/answer instruction), None, or any text.
+    system: "r1" (the paper's think/answer instruction), "r1_example" (a shorter instruction
+      with one worked example, which small models follow), None, or any text.
     user_format: wraps the question, e.g. "{question} Answer with just the number."
+    response_prefix: "" or "<think>": the assistant's response starts with the think tag,
+      written into the prompt (as TinyZero does), so the model only has to continue its
+      reasoning; completions are read with the tag in front (r1.rollout.types.response_texts).
     """
 
     kind: str = "chat"
     system: str | None = "r1"
     user_format: str = "{question}"
+    response_prefix: str = ""
 
     def __post_init__(self):
         if self.kind not in TEMPLATE_KINDS:
             raise ConfigError(
                 f"unknown template kind {self.kind!r}; valid: {', '.join(TEMPLATE_KINDS)}"
+            )
+        if self.response_prefix not in RESPONSE_PREFIXES:
+            raise ConfigError(
+                f"template response_prefix {self.response_prefix!r} must be one of "
+                f"{', '.join(map(repr, RESPONSE_PREFIXES))}"
             )
         if "{question}" not in self.user_format:
             raise ConfigError(
@@ -52,7 +72,18 @@ class PromptTemplate:
             )
 
     def render(self, question: str, tokenizer=None) -> str:
-        user = self.user_format.format(question=question)
+        prompt = self._markup(self.user_format.format(question=question), tokenizer)
+        if self.response_prefix:
+            return prompt + self.lead + self.response_prefix
+        return prompt
+
+    @property
+    def lead(self) -> str:
+        """What a response writes before "<think>": " " after the R1-Zero prompt's
+        "Assistant:", else nothing."""
+        return " " if self.kind == "r1_zero" else ""
+
+    def _markup(self, user: str, tokenizer) -> str:
         if self.kind == "r1_zero":
             return R1_ZERO_TEMPLATE.format(prompt=user)
         if self.kind == "plain":
@@ -64,11 +95,14 @@ class PromptTemplate:
             )
         messages = [{"role": "user", "content": user}]
         if self.system:
-            system = R1_INSTRUCTION if self.system == "r1" else self.system
+            system = SYSTEM_PROMPTS.get(self.system, self.system)
             messages.insert(0, {"role": "system", "content": system})
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def completion_for(self, solution: str, answer: str) -> str:
-        """The SFT target for a worked solution (EOS is appended at tokenisation)."""
-        lead = " " if self.kind == "r1_zero" else ""  # the R1-Zero prompt ends in "Assistant:"
-        return f"{lead}<think>\n{solution.strip()}\n</think>\n<answer>{answer}</answer>"
+        """The SFT target for a worked solution (EOS is appended at tokenisation): the
+        response after what the prompt already holds of it."""
+        response = f"<think>\n{solution.strip()}\n</think>\n<answer>{answer}</answer>"
+        if self.response_prefix:
+            return response[len(self.response_prefix) :]
+        return self.lead + response

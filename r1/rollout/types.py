@@ -12,6 +12,7 @@ import torch
 
 from r1.algorithms.padding import pad_left, pad_right
 from r1.checks import ConfigError, check_float, check_int
+from r1.text import THINK_OPEN, opens_think
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,9 @@ class Rollout:
         return Rollout(**{**self.__dict__, **tensors})
 
 
+THINK_TAIL_TOKENS = 8  # a prompt's last tokens decoded to see whether it opened the think block
+
+
 def build_rollout(
     tokenizer,
     prompt_ids: Sequence[Sequence[int]],
@@ -154,9 +158,20 @@ def build_rollout(
             [list(r) + [0.0] * (width - len(r)) for r in logprobs], dtype=torch.float32
         ),
         ends=list(ends),
-        texts=tokenizer.batch_decode(tokens, skip_special_tokens=True),
+        texts=response_texts(tokenizer, prompt_ids, tokens, group_size),
         group_size=group_size,
     )
+
+
+def response_texts(tokenizer, prompt_ids, tokens, group_size: int) -> list[str]:
+    """The completions decoded, each as the response it continues: where a prompt ends by
+    opening the think block (data.template.response_prefix="<think>"), its completions are
+    the rest of that block, so the tag goes in front, and rewards, scores and sampled SFT
+    data see the whole `<think>..</think><answer>..</answer>` response."""
+    texts = tokenizer.batch_decode(tokens, skip_special_tokens=True)
+    tails = tokenizer.batch_decode([list(p[-THINK_TAIL_TOKENS:]) for p in prompt_ids])
+    opened = [opens_think(tail) for tail in tails]
+    return [THINK_OPEN + t if opened[i // group_size] else t for i, t in enumerate(texts)]
 
 
 def concat_rollouts(parts: list[Rollout]) -> Rollout:

@@ -48,6 +48,7 @@ from r1.rewards.prm import AGGREGATIONS, aggregate_step_scores
 from r1.rollout.types import SamplingParams
 from r1.search.mcts import MCTS, SELECTIONS, Candidate
 from r1.search.policy import continue_texts
+from r1.checks import ConfigError
 from r1.text import ANSWER_CLOSE, STEP_SEPARATOR, THINK_OPEN, THINK_START, completion_steps
 
 EVALUATORS = ("prm", "rollout")
@@ -65,8 +66,12 @@ Outcome = Callable[[str, bool], float]
 def completion_lead(template: PromptTemplate) -> str:
     """What the template's completions write before "<think>": " " for the R1-Zero template
     (its prompt ends in "Assistant:"), else "". A search starts where the policy would."""
-    written = template.completion_for("", "")
-    return written[: written.index(THINK_OPEN)]
+    if template.response_prefix:
+        raise ConfigError(
+            f"search writes whole responses; data.template.response_prefix="
+            f"{template.response_prefix!r} puts part of one in the prompt: set it to ''"
+        )
+    return template.lead
 
 
 def trace_completion(steps: Sequence[str], lead: str = "") -> str:

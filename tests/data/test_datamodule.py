@@ -85,6 +85,15 @@ def test_sampled_completions_are_trained_on_verbatim(tokenizer):
     assert target.startswith(trace)
 
 
+def test_sampled_completions_lose_the_tag_a_prefixed_prompt_already_holds(tokenizer):
+    trace = "<think>\nfive plus two is seven\n</think>\n<answer>7</answer>"
+    rows = [Problem(f"What is 5 + {i}?", "7", meta={"completion": trace}) for i in range(6)]
+    template = {"kind": "chat", "system": None, "response_prefix": "<think>"}
+    dm = ReasoningDataModule(lambda: rows, tokenizer=tokenizer, template=template)
+    assert dm.prompt(rows[0]).endswith("<think>")
+    assert dm.target(rows[0]) == trace[len("<think>") :]
+
+
 def test_mixture_keeps_each_problems_task_and_draws_by_weight():
     from r1.data.tasks import GeneralTask, MixtureTask
 

@@ -104,3 +104,20 @@ def test_template_rejects_bad_values():
         PromptTemplate(kind="jinja")
     with pytest.raises(ValueError, match="must contain"):
         PromptTemplate(user_format="no slot")
+    with pytest.raises(ValueError, match="response_prefix 'Sure'"):
+        PromptTemplate(response_prefix="Sure")
+
+
+def test_a_response_prefix_moves_the_think_tag_into_the_prompt(tokenizer):
+    from r1.data.templates import R1_EXAMPLE
+
+    chat = PromptTemplate(kind="chat", system="r1_example", response_prefix="<think>")
+    prompt = chat.render("What is 2 + 3?", tokenizer)
+    assert R1_EXAMPLE in prompt and prompt.endswith("<|im_start|>assistant\n<think>")
+    assert chat.completion_for("2 + 3 = 5", "5") == "\n2 + 3 = 5\n</think>\n<answer>5</answer>"
+    zero = PromptTemplate(kind="r1_zero", response_prefix="<think>")
+    assert zero.render("Q").endswith("Assistant: <think>")
+    assert prompt + chat.completion_for("a", "1") == (
+        PromptTemplate(kind="chat", system="r1_example").render("What is 2 + 3?", tokenizer)
+        + PromptTemplate(kind="chat").completion_for("a", "1")
+    )

@@ -82,6 +82,19 @@ def test_stop_strings_end_a_completion_and_stay_in_it(tiny):
     assert stopped.completion_mask.sum() < free.completion_mask.sum()
 
 
+def test_completions_of_a_prompt_that_opened_the_think_block_are_read_with_the_tag(tiny):
+    model, tokenizer = tiny
+    opened = tokenizer("What is 2 + 3? <think>", add_special_tokens=False)["input_ids"]
+    inside = tokenizer("What is 2 + 3? <think>\n1 + 1 = 2", add_special_tokens=False)["input_ids"]
+    torch.manual_seed(0)
+    rollout = HFRolloutEngine(model, tokenizer).generate(
+        [opened, inside], SamplingParams(max_new_tokens=4, temperature=0), n=2
+    )
+    decoded = tokenizer.batch_decode(rollout.completion_ids, skip_special_tokens=True)
+    assert rollout.texts[:2] == ["<think>" + t for t in decoded[:2]]
+    assert rollout.texts[2:] == decoded[2:]  # a prompt inside a trace (search) is left as is
+
+
 def test_engine_restores_train_mode(tiny):
     model, tokenizer = tiny
     model.train()
