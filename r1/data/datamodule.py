@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from r1.algorithms.padding import pad_left
 from r1.checks import ConfigError, check_choice, check_int
+from r1.data.curriculum import Curriculum, problem_levels
 from r1.data.problem import Problem
 from r1.data.sft import collate_packed, collate_sft, pack_examples, tokenize_example
 from r1.data.templates import PromptTemplate
@@ -68,11 +69,20 @@ class EpochShuffleSampler(Sampler[int]):
     `num_replicas`-th item from `rank` on, after the tail is cut to a multiple of
     `num_replicas`: the ranks see disjoint items and the same number of them."""
 
-    def __init__(self, num_items: int, seed: int, num_replicas: int = 1, rank: int = 0):
+    def __init__(
+        self,
+        num_items: int,
+        seed: int,
+        num_replicas: int = 1,
+        rank: int = 0,
+        curriculum: tuple[Curriculum, list[int], int] | None = None,
+    ):
+        """curriculum: (the curriculum, each item's level, items per batch on one rank)."""
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.num_items, self.seed = num_items, seed
         self.num_replicas, self.rank = num_replicas, rank
+        self.curriculum = curriculum
         self.epoch = 0
         self._resume: tuple[int, int] | None = None  # (epoch, items of this rank to skip)
 
@@ -87,6 +97,11 @@ class EpochShuffleSampler(Sampler[int]):
             self.num_items, generator=torch.Generator().manual_seed(self.seed + self.epoch)
         ).tolist()
         order = order[: len(self)]  # cut the tail, then deal it out rank by rank
+        if self.curriculum is not None:
+            curriculum, levels, batch_size = self.curriculum
+            batch_items = batch_size * self.num_replicas
+            first_batch = self.epoch * (len(self) // batch_items)
+            order = curriculum.reorder(order, levels, first_batch, batch_items)
         mine = order[self.rank :: self.num_replicas] if self.num_replicas > 1 else order
         skip = 0
         if self._resume is not None and self._resume[0] == self.epoch:
@@ -142,7 +157,9 @@ class ReasoningDataModule(L.LightningDataModule):
         num_workers: int = 0,
         language: str | None = None,
         train_format: str = "sft",
+        curriculum: Mapping[str, Any] | None = None,
     ):
+        """curriculum: {ramp_batches: N} (RL prompts): r1.data.curriculum.Curriculum."""
         super().__init__()
         check_choice("data.train_format", train_format, TRAIN_FORMATS)
         for key, value in (("num_train", num_train), ("num_val", num_val)):
@@ -151,6 +168,11 @@ class ReasoningDataModule(L.LightningDataModule):
             check_int(f"data.{key}", value, 1)
         check_int("data.max_length", max_length, 8)
         self.train_format = train_format
+        if curriculum is not None and train_format != "prompts":
+            raise ConfigError(
+                "data.curriculum orders RL prompts; SFT (train_format=sft) takes none"
+            )
+        self.curriculum = Curriculum(**dict(curriculum)) if curriculum is not None else None
         source_language = getattr(source, "language", None)
         if language is not None and source_language is not None and language != source_language:
             raise ConfigError(
@@ -231,7 +253,11 @@ class ReasoningDataModule(L.LightningDataModule):
         completion = problem.meta.get("completion")
         if isinstance(completion, str) and completion.strip():
             prefix = self.template.response_prefix  # the prompt holds it already
-            return completion[len(prefix) :] if prefix and completion.startswith(prefix) else completion
+            return (
+                completion[len(prefix) :]
+                if prefix and completion.startswith(prefix)
+                else completion
+            )
         if not problem.solution:
             raise ValueError(
                 f"SFT needs worked solutions or sampled completions, but problem "
@@ -283,7 +309,13 @@ class ReasoningDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.train_format == "prompts":
-            return self._shuffled(self.train_problems, self.prompt_batch, drop_last=True)
+            curriculum = None
+            if self.curriculum is not None:
+                levels = problem_levels(self.train_problems)
+                curriculum = (self.curriculum, levels, self.batch_size)
+            return self._shuffled(
+                self.train_problems, self.prompt_batch, drop_last=True, curriculum=curriculum
+            )
         examples = self.sft_examples(self.train_problems)
         pad = self.tokenizer.pad_token_id
         if self.packing:
@@ -292,8 +324,10 @@ class ReasoningDataModule(L.LightningDataModule):
             )
         return self._shuffled(examples, lambda b: collate_sft(b, pad))
 
-    def _shuffled(self, items, collate, drop_last: bool = False) -> DataLoader:
-        sampler = EpochShuffleSampler(len(items), self.seed, *self._data_parallel())
+    def _shuffled(self, items, collate, drop_last: bool = False, curriculum=None) -> DataLoader:
+        sampler = EpochShuffleSampler(
+            len(items), self.seed, *self._data_parallel(), curriculum=curriculum
+        )
         if self._resume_position is not None:
             epoch, batches_done = self._resume_position
             sampler.resume_at(epoch, batches_done * self.batch_size)

@@ -126,17 +126,27 @@ class Task(ABC):
         return [self.sample(rng) for _ in range(n)]
 
 
+def _levels(name: str, value: int | Sequence[int], minimum: int) -> tuple[int, ...]:
+    """An int or a list of ints, each >= minimum: the difficulty levels a task draws from."""
+    levels = (value,) if isinstance(value, int) else tuple(value)
+    if not levels or any(not isinstance(v, int) or v < minimum for v in levels):
+        raise ValueError(f"{name} must be an integer >= {minimum} or a list of them, got {value!r}")
+    return levels
+
+
 class ArithmeticTask(Task):
     """Multi-step integer expressions such as ``(23 + 47) * 3``.
 
-    ``language`` is "en", "zh" or "mixed" (per problem); English questions use
-    ``question_format``, Chinese ones ``question_format_zh``, with worked solutions in kind.
+    ``num_ops`` is the number of operations, or a list of them drawn per problem: the
+    problem's difficulty level (``meta["level"]``). ``language`` is "en", "zh" or "mixed"
+    (per problem); English questions use ``question_format``, Chinese ones
+    ``question_format_zh``, with worked solutions in kind.
     """
 
     def __init__(
         self,
         digits: int = 2,
-        num_ops: int = 2,
+        num_ops: int | Sequence[int] = 2,
         ops: Sequence[str] = ARITHMETIC_OPS,
         question_format: str = "What is {expression}?",
         language: str = "en",
@@ -144,15 +154,13 @@ class ArithmeticTask(Task):
     ) -> None:
         if digits < 1:
             raise ValueError(f"digits must be >= 1, got {digits}")
-        if num_ops < 1:
-            raise ValueError(f"num_ops must be >= 1, got {num_ops}")
+        self.levels = _levels("num_ops", num_ops, 1)
         ops = tuple(ops)
         if not ops or not set(ops) <= set(ARITHMETIC_OPS):
             raise ValueError(
                 f"ops must be a non-empty subset of {', '.join(ARITHMETIC_OPS)}, got {ops}"
             )
         self.digits = digits
-        self.num_ops = num_ops
         self.ops = ops
         self.question_format = question_format
         self.language = _check_language(language)
@@ -170,14 +178,62 @@ class ArithmeticTask(Task):
 
     def sample(self, rng: random.Random) -> Problem:
         language = _draw_language(self.language, rng)
-        expression, value, solution = _worked(self._tree(rng, self.num_ops))
+        level = self.levels[0] if len(self.levels) == 1 else rng.choice(self.levels)
+        expression, value, solution = _worked(self._tree(rng, level))
         question_format = self.question_format_zh if language == "zh" else self.question_format
         return Problem(
             question=question_format.format(expression=expression),
             answer=str(value),
             solution=_chinese_solution(solution) if language == "zh" else solution,
             task="arithmetic",
-            meta={"expression": expression, "language": language},
+            meta={"expression": expression, "language": language, "level": level},
+        )
+
+
+class MultiplicationTask(Task):
+    """Long multiplication, ``a * b`` with ``a`` of d1 and ``b`` of d2 digits. ``digits`` is
+    a list of [d1, d2] pairs, one per difficulty level (level k is the k-th pair, drawn per
+    problem): [[2, 1], [2, 2], [3, 2], [3, 3]] by default. The worked solution writes one
+    partial product per digit of ``b`` and adds them up, the way it is done on paper."""
+
+    def __init__(
+        self,
+        digits: Sequence[Sequence[int]] = ((2, 1), (2, 2), (3, 2), (3, 3)),
+        question_format: str = "What is {a} * {b}?",
+        language: str = "en",
+        question_format_zh: str = "计算 {a} * {b} 的值。",
+    ) -> None:
+        pairs = [tuple(pair) for pair in digits]
+        if not pairs or any(len(p) != 2 or min(p) < 1 for p in pairs):
+            raise ValueError(
+                f"digits must be a list of [d1, d2] pairs of integers >= 1, got {digits!r}"
+            )
+        self.pairs = pairs
+        self.question_format = question_format
+        self.language = _check_language(language)
+        self.question_format_zh = question_format_zh
+
+    def sample(self, rng: random.Random) -> Problem:
+        language = _draw_language(self.language, rng)
+        level = rng.randrange(len(self.pairs)) + 1
+        d1, d2 = self.pairs[level - 1]
+        a, b = (rng.randint(10 ** (d - 1), 10**d - 1) for d in (d1, d2))
+        partials = [
+            (a * int(digit) * 10**place, f"{a} * {int(digit) * 10**place}")
+            for place, digit in enumerate(reversed(str(b)))
+            if digit != "0"
+        ]
+        steps = [f"{term} = {value}" for value, term in partials]
+        if len(partials) > 1:
+            steps.append(" + ".join(str(v) for v, _ in partials) + f" = {a * b}")
+        solution = "\n".join(steps)
+        question_format = self.question_format_zh if language == "zh" else self.question_format
+        return Problem(
+            question=question_format.format(a=a, b=b),
+            answer=str(a * b),
+            solution=_chinese_solution(solution) if language == "zh" else solution,
+            task="arithmetic",
+            meta={"expression": f"{a} * {b}", "language": language, "level": level},
         )
 
 
@@ -186,6 +242,7 @@ class CountdownTask(Task):
 
     Each problem is built from a random combination of its numbers, so a solution
     always exists; intermediate values of that combination are positive integers.
+    ``num_numbers`` (or a list of them, drawn per problem) is the difficulty level.
     ``language`` works as for ``ArithmeticTask``.
     """
 
@@ -193,7 +250,7 @@ class CountdownTask(Task):
 
     def __init__(
         self,
-        num_numbers: int = 4,
+        num_numbers: int | Sequence[int] = 4,
         max_number: int = 50,
         max_target: int = 1000,
         question_format: str = (
@@ -206,13 +263,11 @@ class CountdownTask(Task):
             "构造一个等于 {target} 的表达式。"
         ),
     ) -> None:
-        if num_numbers < 2:
-            raise ValueError(f"num_numbers must be >= 2, got {num_numbers}")
+        self.levels = _levels("num_numbers", num_numbers, 2)
         if max_number < 1:
             raise ValueError(f"max_number must be >= 1, got {max_number}")
         if max_target < 1:
             raise ValueError(f"max_target must be >= 1, got {max_target}")
-        self.num_numbers = num_numbers
         self.max_number = max_number
         self.max_target = max_target
         self.question_format = question_format
@@ -241,15 +296,16 @@ class CountdownTask(Task):
 
     def sample(self, rng: random.Random) -> Problem:
         language = _draw_language(self.language, rng)
+        level = self.levels[0] if len(self.levels) == 1 else rng.choice(self.levels)
         for _ in range(self.max_attempts):
-            numbers = [rng.randint(1, self.max_number) for _ in range(self.num_numbers)]
+            numbers = [rng.randint(1, self.max_number) for _ in range(level)]
             tree = self._combine(rng, numbers)
             if tree is not None:
                 break
         else:
             raise RuntimeError(
                 f"no countdown problem found in {self.max_attempts} attempts with "
-                f"num_numbers={self.num_numbers}, max_number={self.max_number}, "
+                f"num_numbers={level}, max_number={self.max_number}, "
                 f"max_target={self.max_target}"
             )
         expression, target, solution = _worked(tree)
@@ -259,7 +315,7 @@ class CountdownTask(Task):
             answer=expression,
             solution=_chinese_solution(solution) if language == "zh" else solution,
             task="countdown",
-            meta={"numbers": numbers, "target": target, "language": language},
+            meta={"numbers": numbers, "target": target, "language": language, "level": level},
         )
 
 

@@ -72,7 +72,11 @@ class ValBenchmarks:
                     f"module.val_benchmarks.paths.{spec.name}=<file>)"
                 ) from None
             self.problems.append(fixed_subset(problems, num_problems))
-        markup = {k: v for k, v in dict(template or {}).items() if k in ("kind", "system", "response_prefix")}
+        markup = {
+            k: v
+            for k, v in dict(template or {}).items()
+            if k in ("kind", "system", "response_prefix")
+        }
         self.templates = [
             replace(PromptTemplate(**dict(spec.template)), **markup) for spec in self.specs
         ]

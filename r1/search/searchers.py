@@ -48,8 +48,7 @@ from r1.rewards.prm import AGGREGATIONS, aggregate_step_scores
 from r1.rollout.types import SamplingParams
 from r1.search.mcts import MCTS, SELECTIONS, Candidate
 from r1.search.policy import continue_texts
-from r1.checks import ConfigError
-from r1.text import ANSWER_CLOSE, STEP_SEPARATOR, THINK_OPEN, THINK_START, completion_steps
+from r1.text import ANSWER_CLOSE, STEP_SEPARATOR, THINK_START, completion_steps
 
 EVALUATORS = ("prm", "rollout")
 TERMINALS = ("prm", "oracle")

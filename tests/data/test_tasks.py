@@ -9,6 +9,7 @@ from r1.data.problem import Problem
 from r1.data.tasks import (
     ArithmeticTask,
     CountdownTask,
+    MultiplicationTask,
     _BinOp,
     _Num,
     _worked,
@@ -151,7 +152,7 @@ def test_countdown_problems_are_solvable(settings: dict) -> None:
     for p in task.generate(300, seed=3):
         numbers, target = p.meta["numbers"], p.meta["target"]
         assert p.task == "countdown"
-        assert len(numbers) == task.num_numbers
+        assert (len(numbers),) == task.levels == (p.meta["level"],)
         assert all(1 <= n <= task.max_number for n in numbers)
         assert 1 <= target <= task.max_target
         assert f"Using the numbers {numbers}, " in p.question
@@ -176,10 +177,20 @@ def test_countdown_question_rendering() -> None:
     ("cls", "kwargs", "message"),
     [
         (ArithmeticTask, {"digits": 0}, "digits must be >= 1, got 0"),
-        (ArithmeticTask, {"num_ops": 0}, "num_ops must be >= 1, got 0"),
+        (
+            ArithmeticTask,
+            {"num_ops": 0},
+            "num_ops must be an integer >= 1 or a list of them, got 0",
+        ),
+        (ArithmeticTask, {"num_ops": [1, 0]}, "got [1, 0]"),
         (ArithmeticTask, {"ops": ()}, "ops must be a non-empty subset of +, -, *, got ()"),
         (ArithmeticTask, {"ops": ("+", "/")}, "got ('+', '/')"),
-        (CountdownTask, {"num_numbers": 1}, "num_numbers must be >= 2, got 1"),
+        (
+            CountdownTask,
+            {"num_numbers": 1},
+            "num_numbers must be an integer >= 2 or a list of them, got 1",
+        ),
+        (MultiplicationTask, {"digits": [[2]]}, "digits must be a list of [d1, d2] pairs"),
         (CountdownTask, {"max_number": 0}, "max_number must be >= 1, got 0"),
         (CountdownTask, {"max_target": -3}, "max_target must be >= 1, got -3"),
     ],
@@ -291,3 +302,38 @@ def test_chinese_text_is_consistently_chinese() -> None:
     for p in CountdownTask().generate(20, seed=2):
         assert language_consistency(p.question, "en") == 1.0
         assert language_consistency(p.solution, "en") is None  # only numbers
+
+
+def test_difficulty_levels_are_recorded_and_drawn_from_the_list() -> None:
+    problems = ArithmeticTask(digits=1, num_ops=[1, 3]).generate(200, seed=0)
+    levels = Counter(p.meta["level"] for p in problems)
+    assert set(levels) == {1, 3} and min(levels.values()) > 60
+    for p in problems:  # a level-k problem has k operations and a k-line worked solution
+        ops = sum(p.meta["expression"].count(op) for op in " + - * ".split())
+        assert p.meta["level"] == ops == len(p.solution.splitlines())
+        assert Fraction(eval(p.meta["expression"])) == Fraction(p.answer)  # noqa: S307
+    assert {p.meta["level"] for p in ArithmeticTask(num_ops=2).generate(20, 0)} == {2}
+    countdown = CountdownTask(num_numbers=[3, 4]).generate(100, seed=1)
+    for p in countdown:
+        assert p.meta["level"] == len(p.meta["numbers"]) in (3, 4)
+        assert check_countdown(p.answer, p.meta["numbers"], p.meta["target"])
+
+
+def test_long_multiplication_by_level_with_partial_products() -> None:
+    task = MultiplicationTask(digits=[[2, 1], [3, 2]])
+    problems = task.generate(100, seed=0)
+    assert {p.meta["level"] for p in problems} == {1, 2}
+    for p in problems:
+        a, b = (int(x) for x in re.fullmatch(r"What is (\d+) \* (\d+)\?", p.question).groups())
+        assert (len(str(a)), len(str(b))) == ((2, 1) if p.meta["level"] == 1 else (3, 2))
+        assert p.answer == str(a * b)
+        assert p.solution.splitlines()[-1].endswith(f"= {a * b}")
+    worked = MultiplicationTask(digits=[[2, 2]]).sample(random.Random(3))
+    a, b = (int(x) for x in worked.meta["expression"].split(" * "))
+    tens, units = divmod(b, 10)
+    assert worked.solution == (
+        f"{a} * {units} = {a * units}\n{a} * {tens * 10} = {a * tens * 10}\n"
+        f"{a * units} + {a * tens * 10} = {a * b}"
+        if units
+        else f"{a} * {tens * 10} = {a * b}"
+    )
