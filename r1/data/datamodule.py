@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Sampler
 from r1.algorithms.padding import pad_left
 from r1.checks import ConfigError, check_choice, check_int
 from r1.data.curriculum import Curriculum, problem_levels
+from r1.data.pass_rates import pass_rate_filter
 from r1.data.problem import Problem
 from r1.data.sft import collate_packed, collate_sft, pack_examples, tokenize_example
 from r1.data.templates import PromptTemplate
@@ -158,8 +159,11 @@ class ReasoningDataModule(L.LightningDataModule):
         language: str | None = None,
         train_format: str = "sft",
         curriculum: Mapping[str, Any] | None = None,
+        pass_rates: Mapping[str, Any] | None = None,
     ):
-        """curriculum: {ramp_batches: N} (RL prompts): r1.data.curriculum.Curriculum."""
+        """curriculum: {ramp_batches: N} (RL prompts): r1.data.curriculum.Curriculum.
+        pass_rates: {path, low, high}: train only on problems the policy solves sometimes
+        (r1.data.pass_rates)."""
         super().__init__()
         check_choice("data.train_format", train_format, TRAIN_FORMATS)
         for key, value in (("num_train", num_train), ("num_val", num_val)):
@@ -173,6 +177,8 @@ class ReasoningDataModule(L.LightningDataModule):
                 "data.curriculum orders RL prompts; SFT (train_format=sft) takes none"
             )
         self.curriculum = Curriculum(**dict(curriculum)) if curriculum is not None else None
+        self.pass_rates = pass_rate_filter(pass_rates)
+        self.pass_rate_counts: dict[str, int] = {}
         source_language = getattr(source, "language", None)
         if language is not None and source_language is not None and language != source_language:
             raise ConfigError(
@@ -200,6 +206,9 @@ class ReasoningDataModule(L.LightningDataModule):
         if self.tokenizer is None:
             raise ValueError("ReasoningDataModule needs a tokenizer before setup()")
         train, val = split_problems(self.source, self.num_train, self.num_val, self.seed)
+        if self.pass_rates is not None:
+            train, self.pass_rate_counts = self.pass_rates.apply(train)
+            log.info("data.pass_rates: %s of the training problems", self.pass_rate_counts)
         if self.train_format == "prompts":
             train = self._drop_long_prompts(train, "training")
         self.train_problems, self.val_problems = train, val

@@ -32,6 +32,11 @@ SCRIPTS = {
         "python scripts/train.py stage=prm data=steps",
         "  sampling: greedy, paper, rollout, sft_data, step_labels  [step_labels]",
     ),
+    "filter_by_pass_rate": (
+        "Offline difficulty filtering",
+        "python scripts/filter_by_pass_rate.py data=multiplication measure.k=8",
+        "  sampling: greedy, paper, rollout, sft_data, step_labels  [rollout]",
+    ),
     "search_traces": (
         "Expert iteration's data: MCTS on training problems",
         "python scripts/search_traces.py traces.num_prompts=20",
