@@ -6,8 +6,11 @@ results, on the procedural tasks with levels.
     python scripts/direct_vs_steps.py --tasks multiplication --problems 100
     python scripts/direct_vs_steps.py --model tiny --problems 4 --max-new-tokens 8   # smoke
 
-Both styles use the model's chat template, no system prompt, and differ only in the
-instruction after the question (DIRECT, STEPS). A completion counts as right when it stops
+All styles use the model's chat template, no system prompt, and differ only in the text
+around the question: the instruction (DIRECT, STEPS), and in the `_example` styles one worked
+example before it, a problem of the same level answered the same way (the bare answer, or the
+task's worked solution then the answer), so the two one-shot styles differ only in whether the
+example writes its intermediate results. A completion counts as right when it stops
 within --max-new-tokens and its last number is the gold answer (r1.eval.heldout.score_text,
 answer_source=last_number). Each level's problems are the same for both styles (seeded).
 Writes outputs/bench/direct_vs_steps.json and prints a table with the standard error of
@@ -40,6 +43,13 @@ STEPS = (
     "{question} Work it out step by step: write each intermediate result on its own line, "
     "then the final answer on the last line."
 )
+# (name, instruction, one worked example first, the example writes its steps)
+STYLES = (
+    ("direct", DIRECT, False, False),
+    ("steps", STEPS, False, False),
+    ("direct_example", DIRECT, True, False),
+    ("steps_example", STEPS, True, True),
+)
 TASKS = {
     # level = number of operations (+, -, * on two-digit numbers)
     "arithmetic": lambda: ArithmeticTask(digits=2, num_ops=[1, 2, 3, 4]),
@@ -48,11 +58,28 @@ TASKS = {
 }
 
 
-def accuracy_by_level(engine, tokenizer, problems, style: str, max_new_tokens: int) -> dict:
-    template = PromptTemplate(kind="chat", system=None, user_format=style)
-    prompts = [
-        tokenizer(template.render(p.question, tokenizer), add_special_tokens=False)["input_ids"]
+EXAMPLE = "Example.\n{question}\n{response}\n\nNow you.\n"
+
+
+def example_text(problem, worked: bool) -> str:
+    instruction = STEPS if worked else DIRECT
+    response = f"{problem.solution}\n{problem.answer}" if worked else problem.answer
+    return EXAMPLE.format(question=instruction.format(question=problem.question), response=response)
+
+
+def accuracy_by_level(
+    engine, tokenizer, problems, style: str, max_new_tokens: int, examples=None, worked=False
+) -> dict:
+    """examples: level -> the worked example shown before each question of that level."""
+    template = PromptTemplate(kind="chat", system=None, user_format="{question}")
+    texts = [
+        (example_text(examples[p.meta["level"]], worked) if examples else "")
+        + style.format(question=p.question)
         for p in problems
+    ]
+    prompts = [
+        tokenizer(template.render(t, tokenizer), add_special_tokens=False)["input_ids"]
+        for t in texts
     ]
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -98,28 +125,36 @@ def main(argv: list[str] | None = None) -> dict:
         task = TASKS[name]()
         pool = task.generate(args.problems * 12, seed=args.seed)
         levels = sorted({p.meta["level"] for p in pool})
-        problems = [
-            p
-            for level in levels
-            for p in [q for q in pool if q.meta["level"] == level][: args.problems]
-        ]
+        per_level = {lv: [q for q in pool if q.meta["level"] == lv] for lv in levels}
+        problems = [p for lv in levels for p in per_level[lv][: args.problems]]
+        examples = {lv: per_level[lv][args.problems] for lv in levels}  # not evaluated
         started = time.perf_counter()
         results["tasks"][name] = {
-            style_name: accuracy_by_level(engine, tokenizer, problems, style, args.max_new_tokens)
-            for style_name, style in (("direct", DIRECT), ("steps", STEPS))
+            style_name: accuracy_by_level(
+                engine,
+                tokenizer,
+                problems,
+                style,
+                args.max_new_tokens,
+                examples if shots else None,
+                worked,
+            )
+            for style_name, style, shots, worked in STYLES
         }
         results["tasks"][name]["seconds"] = time.perf_counter() - started
-    results["styles"] = {"direct": DIRECT, "steps": STEPS}
+    results["styles"] = {"direct": DIRECT, "steps": STEPS, "example": EXAMPLE}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    print(f"{'task':<16}{'level':>6}{'direct':>16}{'steps':>16}{'tokens (d/s)':>16}")
+    names = [style[0] for style in STYLES]
+    print(f"{'task':<16}{'level':>6}" + "".join(f"{n:>16}" for n in names) + "  tokens")
     for name, styles in results["tasks"].items():
         for level in styles["direct"]:
-            d, s = styles["direct"][level], styles["steps"][level]
+            cells = [styles[n][level] for n in names]
             print(
-                f"{name:<16}{level:>6}{d['accuracy']:>9.2f} ± {d['stderr']:.2f}"
-                f"{s['accuracy']:>9.2f} ± {s['stderr']:.2f}"
-                f"{d['mean_tokens']:>8.0f} /{s['mean_tokens']:>5.0f}"
+                f"{name:<16}{level:>6}"
+                + "".join(f"{c['accuracy']:>9.2f} ± {c['stderr']:.2f}" for c in cells)
+                + "  "
+                + " / ".join(f"{c['mean_tokens']:.0f}" for c in cells)
             )
     print(f"wrote {args.out}")
     return results
