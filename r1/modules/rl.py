@@ -116,6 +116,7 @@ class RLModule(ReasoningModule):
         micro_batch_prompts: int | None = None,
         micro_batch_tokens: int | None = None,
         checkpoint_above_tokens: int | None = None,
+        release_large_blocks: bool = True,
         mask_truncated: bool = False,
         max_grad_norm: float | None = 1.0,
         shared_prefix: bool = True,
@@ -144,6 +145,7 @@ class RLModule(ReasoningModule):
         if checkpoint_above_tokens is not None:
             check_int("module.checkpoint_above_tokens", checkpoint_above_tokens, 1)
         self.checkpoint_above_tokens = checkpoint_above_tokens
+        self.release_large_blocks = release_large_blocks
         self.switchable_checkpointing = False  # set up in setup()
         check_choice("module.policy_loss", policy_loss, POLICY_LOSSES)
         check_choice("module.loss_aggregation", loss_aggregation, AGGREGATIONS)
@@ -231,9 +233,12 @@ class RLModule(ReasoningModule):
             self.micro_batch_tokens = None
         if self.checkpoint_above_tokens is not None and not uses_deepspeed(self._trainer):
             self.switchable_checkpointing = switchable_checkpointing(self.model)
-            if self.group_size * self.sampling.max_new_tokens > self.checkpoint_above_tokens:
-                # groups can outgrow the budget: their recompute's saved layer inputs would
-                # fragment the tuned heap (9 GB instead of 3 for one 8 x 1,024-token group)
+            long_groups = (
+                self.group_size * self.sampling.max_new_tokens > self.checkpoint_above_tokens
+            )
+            if long_groups and self.release_large_blocks:
+                # the recompute's saved layer inputs would fragment the tuned heap (9 GB
+                # instead of 3 for one 8 x 1,024-token group's forward and backward)
                 malloc.return_large_blocks()
         if uses_deepspeed(self._trainer) and self.micro_batch_prompts is not None:
             raise ConfigError(

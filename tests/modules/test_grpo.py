@@ -152,9 +152,11 @@ def test_reference_model_only_with_kl():
     )
 
 
-@pytest.mark.parametrize("max_new_tokens, returned", [(4, False), (64, True)])
+@pytest.mark.parametrize(
+    "max_new_tokens, release, returned", [(4, True, False), (64, True, True), (64, False, False)]
+)
 def test_runs_whose_groups_outgrow_the_token_budget_return_large_blocks(
-    monkeypatch, max_new_tokens, returned
+    monkeypatch, max_new_tokens, release, returned
 ):
     from r1 import malloc
 
@@ -165,6 +167,7 @@ def test_runs_whose_groups_outgrow_the_token_budget_return_large_blocks(
         model,
         tokenizer,
         checkpoint_above_tokens=100,  # a group of 2 x 64 new tokens is more
+        release_large_blocks=release,
         sampling={"max_new_tokens": max_new_tokens},
     )
     module.setup("fit")
