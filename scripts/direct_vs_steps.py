@@ -2,7 +2,7 @@
 as shipped by default) per difficulty level, answering directly vs writing intermediate
 results, on the procedural tasks with levels.
 
-    python scripts/direct_vs_steps.py                          # arithmetic and multiplication
+    python scripts/direct_vs_steps.py                          # sums, arithmetic, multiplication
     python scripts/direct_vs_steps.py --tasks multiplication --problems 100
     python scripts/direct_vs_steps.py --model tiny --problems 4 --max-new-tokens 8   # smoke
 
@@ -51,6 +51,8 @@ STYLES = (
     ("steps_example", STEPS, True, True),
 )
 TASKS = {
+    # level = number of additions of one-digit numbers: each step is easy, the whole less so
+    "sums": lambda: ArithmeticTask(digits=1, num_ops=[1, 2, 4, 6], ops=["+"]),
     # level = number of operations (+, -, * on two-digit numbers)
     "arithmetic": lambda: ArithmeticTask(digits=2, num_ops=[1, 2, 3, 4]),
     # level = 2x1, 2x2, 3x2, 3x3 digits
