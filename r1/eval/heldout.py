@@ -23,11 +23,18 @@ def sample_completions(
 
 
 def generate_greedy(
-    model, tokenizer, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, max_new_tokens: int
+    model,
+    tokenizer,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    max_new_tokens: int,
+    stop: Sequence[str] = (),
 ) -> list[Generation]:
     """prompt_ids, prompt_mask: [B, P], left-padded. Greedy decoding with the rollout engine
-    RL uses, so held-out scores see the same generation code as training."""
-    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0)
+    RL uses, so held-out scores see the same generation code as training; `stop`: the stop
+    strings the training rollouts end at, so a policy trained to stop at "</answer>" is
+    scored the same way."""
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0, stop=tuple(stop))
     return sample_completions(
         HFRolloutEngine(model, tokenizer), unpadded(prompt_ids, prompt_mask), params
     )

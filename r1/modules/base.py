@@ -160,6 +160,13 @@ class ReasoningModule(L.LightningModule):
                 totals[0] += value * items
                 totals[1] += items
 
+    @property
+    def held_out_stop(self) -> tuple[str, ...]:
+        """The stop strings of the RL rollouts (module.sampling.stop; none in SFT): the greedy
+        held-out generation ends at them too, as the policy was trained to."""
+        sampling = getattr(self, "sampling", None)
+        return tuple(sampling.stop) if sampling is not None else ()
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         # Every row is generated (sharded models gather parameters collectively, so the ranks
         # run alike); rows that only pad this rank's shard are left out of the metrics.
@@ -169,6 +176,7 @@ class ReasoningModule(L.LightningModule):
             batch["prompt_ids"],
             batch["prompt_mask"],
             self.max_new_tokens,
+            self.held_out_stop,
         )
         problems, prompts, completions = (
             unpadded_rows(batch, items)

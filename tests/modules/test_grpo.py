@@ -341,3 +341,21 @@ def test_micro_batches_above_the_token_bound_recompute_activations_same_update(b
     assert not model.is_activation_checkpointing  # switched off again after the step
     for got, want in zip(model.parameters(), expected.parameters()):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_held_out_generation_stops_where_the_rollouts_do(monkeypatch):
+    import r1.modules.base as base
+
+    model, tokenizer = load_model("tiny")
+    module = make_module(model, tokenizer, sampling={"max_new_tokens": 5, "stop": ["</answer>"]})
+    seen = []
+
+    def greedy(*args):
+        seen.append(args[-1])
+        raise StopIteration
+
+    monkeypatch.setattr(base, "generate_greedy", greedy)
+    batch = {"prompt_ids": torch.ones(1, 2, dtype=torch.long), "prompt_mask": torch.ones(1, 2)}
+    with pytest.raises(StopIteration):
+        module.validation_step(batch, 0)
+    assert seen == [("</answer>",)]
