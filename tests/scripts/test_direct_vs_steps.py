@@ -3,24 +3,13 @@ problems, the one-shot examples drawn from outside them."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location(
-        "direct_vs_steps", ROOT / "scripts" / "direct_vs_steps.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_modules import load_script
 
 
 def test_each_style_is_scored_per_level_with_examples_outside_the_problems(tmp_path):
-    script = load_script()
+    script = load_script("direct_vs_steps")
     out = tmp_path / "dvs.json"
     args = ["--model", "tiny", "--tasks", "multiplication", "--problems", "2"]
     script.main([*args, "--max-new-tokens", "2", "--out", str(out)])

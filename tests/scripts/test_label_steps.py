@@ -3,11 +3,12 @@ writes must read back through `read_step_rows` and its statistics must add up.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import script_modules
 
 from r1.search.labelling import read_step_rows
 
@@ -85,9 +86,7 @@ def test_a_bad_setting_exits_before_loading_a_model_naming_the_value(tmp_path):
 
 
 def test_a_delimiter_typed_on_the_command_line_gets_its_newlines():
-    spec = importlib.util.spec_from_file_location("label_steps", ROOT / "scripts/label_steps.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = script_modules.load_script("label_steps")
     # Hydra hands label.delimiter='\n\n' over as backslash-n characters
     assert script.unescape("\\n\\n") == "\n\n" and script.unescape("\\t;") == "\t;"
     assert script.unescape(";;") == ";;" and script.unescape(None) is None

@@ -3,7 +3,6 @@ final values as a table and JSON, and a clear message for a directory without ru
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import script_modules
 
 matplotlib.use("Agg")
 import matplotlib.image  # noqa: E402
@@ -25,12 +25,7 @@ VAL_STEPS = [2, 5]
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location(
-        "plot_ablation", ROOT / "scripts" / "plot_ablation.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_modules.load_script("plot_ablation")
 
 
 plot_ablation = load_script()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import matplotlib
+import script_modules
 
 matplotlib.use("Agg")
 
@@ -15,10 +15,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("plot_run", ROOT / "scripts" / "plot_run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_modules.load_script("plot_run")
 
 
 plot_run = load_script()
