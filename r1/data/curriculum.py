@@ -4,8 +4,8 @@ Over the first `ramp_batches` batches the hardest level admitted rises linearly 
 easiest level to the hardest; a batch draws only problems at or below it, in the epoch's
 shuffled order, and after the ramp every level is admitted (the order is the plain shuffle).
 It is a pure reordering of the sampler's permutation, so a resumed run draws exactly the
-batches the interrupted one would have. As the small-model reproductions do (e.g. Logic-RL,
-Light-R1), the ramp is by training progress, not by accuracy.
+batches the interrupted one would have. The ramp follows training progress (batches), not
+the policy's accuracy: the same for every seed and arm of an ablation.
 """
 
 from __future__ import annotations

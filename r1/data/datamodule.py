@@ -261,12 +261,7 @@ class ReasoningDataModule(L.LightningDataModule):
         sampling, distillation), else the worked solution in the template's think/answer form."""
         completion = problem.meta.get("completion")
         if isinstance(completion, str) and completion.strip():
-            prefix = self.template.response_prefix  # the prompt holds it already
-            return (
-                completion[len(prefix) :]
-                if prefix and completion.startswith(prefix)
-                else completion
-            )
+            return completion.removeprefix(self.template.response_prefix)  # the prompt has it
         if not problem.solution:
             raise ValueError(
                 f"SFT needs worked solutions or sampled completions, but problem "

@@ -28,8 +28,11 @@ def write_pass_rates(
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for problem, rate in zip(problems, rates, strict=True):
-            row = {"question": problem.question, "pass_rate": rate}
-            row["level"] = problem.meta.get("level")
+            row = {
+                "question": problem.question,
+                "pass_rate": rate,
+                "level": problem.meta.get("level"),
+            }
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
 

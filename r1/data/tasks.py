@@ -134,6 +134,12 @@ def _levels(name: str, value: int | Sequence[int], minimum: int) -> tuple[int, .
     return levels
 
 
+def _draw_level(levels: tuple[int, ...], rng: random.Random) -> int:
+    """One of `levels`; a single level draws nothing, so the problem stream stays as it was
+    before levels existed."""
+    return levels[0] if len(levels) == 1 else rng.choice(levels)
+
+
 class ArithmeticTask(Task):
     """Multi-step integer expressions such as ``(23 + 47) * 3``.
 
@@ -178,7 +184,7 @@ class ArithmeticTask(Task):
 
     def sample(self, rng: random.Random) -> Problem:
         language = _draw_language(self.language, rng)
-        level = self.levels[0] if len(self.levels) == 1 else rng.choice(self.levels)
+        level = _draw_level(self.levels, rng)
         expression, value, solution = _worked(self._tree(rng, level))
         question_format = self.question_format_zh if language == "zh" else self.question_format
         return Problem(
@@ -296,7 +302,7 @@ class CountdownTask(Task):
 
     def sample(self, rng: random.Random) -> Problem:
         language = _draw_language(self.language, rng)
-        level = self.levels[0] if len(self.levels) == 1 else rng.choice(self.levels)
+        level = _draw_level(self.levels, rng)
         for _ in range(self.max_attempts):
             numbers = [rng.randint(1, self.max_number) for _ in range(level)]
             tree = self._combine(rng, numbers)

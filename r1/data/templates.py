@@ -104,5 +104,5 @@ class PromptTemplate:
         response after what the prompt already holds of it."""
         response = f"<think>\n{solution.strip()}\n</think>\n<answer>{answer}</answer>"
         if self.response_prefix:
-            return response[len(self.response_prefix) :]
+            return response.removeprefix(self.response_prefix)
         return self.lead + response

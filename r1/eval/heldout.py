@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from tqdm.auto import tqdm
 
 from r1.data.problem import Problem
 from r1.rewards.accuracy import answer_is_correct, extract_answer
@@ -20,6 +21,23 @@ def sample_completions(
 ) -> list[Generation]:
     """n completions per prompt (unpadded token ids), a prompt's n contiguous."""
     return engine.generate([list(p) for p in prompt_ids], params, n=n).generations()
+
+
+def sample_in_batches(
+    engine,
+    prompt_ids: Sequence[Sequence[int]],
+    params: SamplingParams,
+    k: int,
+    batch_size: int,
+    desc: str | None = None,
+) -> list[Generation]:
+    """k completions per prompt, batch_size prompts per generation call, a prompt's k
+    contiguous; desc: the label of a progress bar (None: no bar)."""
+    batches = range(0, len(prompt_ids), batch_size)
+    completions: list[Generation] = []
+    for start in tqdm(batches, desc=desc, unit="batch", disable=desc is None):
+        completions += sample_completions(engine, prompt_ids[start : start + batch_size], params, k)
+    return completions
 
 
 def generate_greedy(

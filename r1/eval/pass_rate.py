@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from r1.data.problem import Problem
-from r1.eval.heldout import sample_completions, score_completion
+from r1.eval.heldout import sample_in_batches, score_completion
 from r1.rollout.types import SamplingParams
 
 
@@ -20,14 +20,12 @@ def pass_rates(
     answer_source: str = "answer_tag",
     batch_size: int = 8,
 ) -> list[float]:
-    rates: list[float] = []
-    for start in range(0, len(problems), batch_size):
-        chunk = [list(ids) for ids in prompt_ids[start : start + batch_size]]
-        completions = sample_completions(engine, chunk, params, k)
-        for i, problem in enumerate(problems[start : start + batch_size]):
-            own = completions[i * k : (i + 1) * k]
-            rates.append(sum(score_completion(problem, c, answer_source).correct for c in own) / k)
-    return rates
+    completions = sample_in_batches(engine, prompt_ids, params, k, batch_size)
+    return [
+        sum(score_completion(p, c, answer_source).correct for c in completions[i * k : (i + 1) * k])
+        / k
+        for i, p in enumerate(problems)
+    ]
 
 
 def summary(problems: Sequence[Problem], rates: Sequence[float]) -> dict:

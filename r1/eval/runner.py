@@ -14,14 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from r1.data.problem import Problem
 from r1.eval.behaviour import behaviour_metrics
 from r1.eval.heldout import (
     judged,
     reward_samples,
-    sample_completions,
+    sample_in_batches,
     score_completion,
 )
 from r1.eval.metrics import (
@@ -33,7 +31,7 @@ from r1.eval.metrics import (
 )
 from r1.rewards import CompositeReward
 from r1.rewards.accuracy import extract_answer
-from r1.rollout.types import Generation, SamplingParams
+from r1.rollout.types import SamplingParams
 
 
 @dataclass
@@ -120,11 +118,9 @@ def evaluate(
     without one are left out); the `reward` terms, if given, are reported as reward/<term>.
     """
     params = params or SamplingParams(max_new_tokens=256, temperature=0.6, top_p=0.95)
-    completions: list[Generation] = []
-    batches = range(0, len(problems), batch_size)
-    for start in tqdm(batches, desc=f"evaluating (k={k})", unit="batch", disable=not progress):
-        chunk = [list(ids) for ids in prompt_ids[start : start + batch_size]]
-        completions += sample_completions(engine, chunk, params, k)
+    completions = sample_in_batches(
+        engine, prompt_ids, params, k, batch_size, f"evaluating (k={k})" if progress else None
+    )
 
     table: list[list[bool]] = []
     per_problem: list[dict[str, Any]] = []
