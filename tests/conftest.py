@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-import pytest
+# One torch thread per test process and per run it starts: `make test` runs two pytest
+# workers on two cores, and each one's runs with a thread per core oversubscribed them (torch's
+# threads wait for each other at every op): 18% less CPU time, measured on the heaviest files.
+# Set before torch is imported here; the scripts the tests start inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -206,6 +206,7 @@ def test_smollm2_grpo_addition_resumes_bit_identically(tmp_path):
     assert_same_run(run_dir, reference, steps=8)
 
 
+@pytest.mark.slow  # three runs, ~95 s: the GRPO tests above cover the mechanism in the default suite
 def test_ppo_sigkill_then_resume_is_bit_identical(tmp_path):
     """PPO adds a critic, its optimizer state and minibatch shuffles drawn from the global RNG."""
     base = [

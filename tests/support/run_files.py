@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    """scripts/train.py as a user runs it, in <tmp_path>/run; fails the test if it fails."""
+def run_train(
+    tmp_path: Path, *overrides: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """scripts/train.py as a user runs it, in <tmp_path>/run, with `env` added to the
+    environment; fails the test if it fails."""
     run_dir = tmp_path / "run"
     command = [sys.executable, "scripts/train.py", f"hydra.run.dir={run_dir}", *overrides]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
