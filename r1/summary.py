@@ -17,6 +17,7 @@ HEADLINE_METRICS = (
     "val/completion_len",
     "val/loss",
 )
+TREND_STEPS = 5  # the training reward's first and last steps compared in the summary
 
 
 @dataclass
@@ -30,6 +31,8 @@ class RunSummary:
     after: Mapping[str, float] = field(default_factory=dict)
     samples: Sequence[Mapping[str, Any]] = ()
     steps_this_process: int | None = None  # None: all of them
+    # RL runs: train/reward and its terms, one value per step of this process
+    training: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [
@@ -37,12 +40,11 @@ class RunSummary:
             f"r1 run finished: {self.what}",
             f"  {self._steps()} in {self.seconds / 60:.1f} min",
             "",
-            f"  {'held-out metric':<24}{'before':>12}{'after':>12}",
+            _row("held-out metric", "before", "after"),
         ]
-        for name in [m for m in HEADLINE_METRICS if m in self.before or m in self.after]:
-            lines.append(
-                f"  {name:<24}{_fmt(self.before.get(name)):>12}{_fmt(self.after.get(name)):>12}"
-            )
+        for name in self._held_out_names():
+            lines.append(_row(name, _fmt(self.before.get(name)), _fmt(self.after.get(name))))
+        lines += self._training_trend()
         if self.samples:
             lines += ["", "  held-out samples after training:"]
             for sample in self.samples:
@@ -56,6 +58,26 @@ class RunSummary:
         lines.append("=" * 72)
         return "\n".join(lines)
 
+    def _held_out_names(self) -> list[str]:
+        """The headline metrics, then the held-out reward and each of its terms (e.g.
+        val/reward/lang_consistency), where measured."""
+        measured = set(self.before) | set(self.after)
+        rewards = sorted(n for n in measured if n == "val/reward" or n.startswith("val/reward/"))
+        return [m for m in HEADLINE_METRICS if m in measured] + rewards
+
+    def _training_trend(self) -> list[str]:
+        """The training reward and its terms: mean of the first steps -> mean of the last."""
+        rows = {name: values for name, values in self.training.items() if values}
+        if not rows:
+            return []
+        k = min(TREND_STEPS, max(len(v) for v in rows.values()))
+        lines = ["", _row("training reward", f"first {k}", f"last {k}")]
+        for name in sorted(rows):
+            values = rows[name]
+            first, last = values[:k], values[-k:]
+            lines.append(_row(name, _fmt(sum(first) / len(first)), _fmt(sum(last) / len(last))))
+        return lines
+
     def _steps(self) -> str:
         if self.steps_this_process is None or self.steps_this_process == self.steps:
             return f"{self.steps} optimizer steps"
@@ -63,6 +85,10 @@ class RunSummary:
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2, default=float))
+
+
+def _row(name: str, first: str, second: str) -> str:
+    return f"  {name:<30}{first:>8}{second:>10}"
 
 
 def _fmt(value: float | None) -> str:

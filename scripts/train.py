@@ -167,6 +167,7 @@ def main(cfg: DictConfig) -> float:
         before=before,
         after=after,
         samples=module.val_samples,
+        training=getattr(module, "reward_history", {}),
     )
     summary.write(f"{cfg.paths.output_dir}/summary.json")
     print(summary.render())

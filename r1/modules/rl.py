@@ -197,6 +197,9 @@ class RLModule(ReasoningModule):
         self.rollouts: OffPolicyRollouts | None = None  # async_steps=1, from on_train_start
         self.pending: PendingRollout | None = None  # async: the batch the next step trains on
         self._staleness_warned = False
+        # train/reward and its terms, one value per logged step of this process (the summary
+        # compares the first steps with the last)
+        self.reward_history: dict[str, list[float]] = {}
 
     # -- what subclasses supply -------------------------------------------------------------
     def make_producer(self, engine) -> RolloutProducer:
@@ -640,6 +643,8 @@ class RLModule(ReasoningModule):
         for name, value in metrics.items():
             if value == value:
                 self.log(name, value, batch_size=num_prompts, prog_bar=name in PROGRESS_BAR)
+                if name == "train/reward" or name.startswith("train/reward/"):
+                    self.reward_history.setdefault(name, []).append(float(value))
 
     def _clip_gradients(self, optimizer) -> float | None:
         """Clip to max_grad_norm and return the norm before clipping (None when an fp16 grad

@@ -266,14 +266,25 @@ def prompt_question(prompt: str) -> str:
 
 
 def lang_consistency(
-    sample: RewardSample, language: str = "auto", missing_think: float = 0.0
+    sample: RewardSample,
+    language: str = "auto",
+    missing_think: float = 0.0,
+    no_words: float | None = None,
 ) -> float | None:
     """Reward term: share of target-language units in the chain of thought.
 
     language: an ISO 639-1 code, or "auto": `sample.meta["language"]` when set, else the
     language detected in the question of `sample.prompt`. A completion without a think block
-    scores `missing_think`; None when the thought has no countable unit (only numbers and
-    math) or "auto" finds no language. An unknown language code raises ValueError.
+    scores `missing_think`. A thought with no countable unit (only numbers and math) scores
+    `no_words`: None (no signal: the term is left out of the sum), or a value such as 1.0 (it
+    mixes no language). None also when "auto" finds no language. An unknown language code
+    raises ValueError.
+
+    Why `no_words`: with None, on monolingual data every thought that has a word scores 1 and
+    one of bare arithmetic scores nothing, so the term pays for words, not for consistency
+    (SmolLM2 on two-digit additions, dynamic sampling on: over the first four steps the summed
+    reward rose from 0.44 to 1.0 while accuracy stayed at 0 and completions grew from 32 to 43
+    tokens).
     """
     if language == "auto":
         language = (
@@ -286,4 +297,5 @@ def lang_consistency(
     thought = think_text(sample.completion)
     if thought is None:
         return missing_think
-    return language_consistency(thought, language)
+    share = language_consistency(thought, language)
+    return no_words if share is None else share

@@ -176,6 +176,13 @@ def test_prompt_question_and_detection(template: str) -> None:
         (RewardSample("55", meta={"language": "zh"}), {"missing_think": -1.0}, -1.0),
         # nothing countable in the thought, or no language to find in the prompt
         (RewardSample("<think>23 + 47 = 70</think>", meta={"language": "en"}), {}, None),
+        # ... which mixes no language, where the reward says so; a word still counts
+        (
+            RewardSample("<think>23 + 47 = 70</think>", meta={"language": "en"}),
+            {"no_words": 1.0},
+            1.0,
+        ),
+        (RewardSample(EN_COT, meta={"language": "zh"}), {"no_words": 1.0}, 0.0),
         (RewardSample(ZH_COT, prompt="1 + 1 = ?"), {}, None),
     ],
 )

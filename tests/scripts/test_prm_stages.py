@@ -87,7 +87,11 @@ def test_grpo_with_a_prm_reward_and_with_dense_step_rewards(tmp_path):
     # the PRM also scores held-out completions (val/reward/prm when they have steps at all)
     assert summary["after"]["val/reward_errors/prm"] == 0.0
 
-    dense = ("module.advantage=grpo_process", "+module.process_reward.name=tiny")
+    dense = (
+        "module.advantage=grpo_process",
+        "+module.process_reward.name=tiny",
+        "module.dynamic_sampling=false",  # per-step rewards are not refilled
+    )
     run_train(tmp_path / "dense", *common, *dense)
     rows = read_metrics(tmp_path / "dense" / "run")
     scores = [float(r["train/prm_step_score"]) for r in rows if r.get("train/prm_step_score")]
