@@ -49,6 +49,12 @@ class GRPOModule(RLModule):
                 "per-step advantages (grpo_process) need a process reward model "
                 "(module.process_reward={path: <stage=prm checkpoint>}), the others none"
             )
+        if dynamic_sampling and self.group_size < 2:
+            raise ConfigError(
+                f"module.dynamic_sampling=true drops groups whose rewards are all equal, and a "
+                f"group of module.group_size={self.group_size} always is one; set "
+                "module.dynamic_sampling=false"
+            )
         if process_reward is not None and dynamic_sampling:
             raise ConfigError(
                 "module.process_reward (dense per-step PRM rewards) needs "

@@ -88,3 +88,14 @@ def test_reinforce_pp_needs_no_group(tiny):
     assert module.group_size == 1
     with pytest.raises(ValueError, match="module.group_size=1 must be >= 2"):
         GRPOModule(model, tokenizer, optimizer=None, reward=None, group_size=1)
+    # dynamic sampling (stage=grpo's default) has nothing to compare in a group of one
+    with pytest.raises(ValueError, match="set module.dynamic_sampling=false"):
+        GRPOModule(
+            model,
+            tokenizer,
+            optimizer=None,
+            reward=None,
+            advantage="reinforce_pp",
+            group_size=1,
+            dynamic_sampling=True,
+        )
