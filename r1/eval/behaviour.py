@@ -10,7 +10,11 @@
 - `language_mixing_rate`: the share of completions whose reasoning (the <think> block, else
   the whole text) mixes languages: at least `min_share` of its counted units are not in its
   main language (r1.rewards.language's units: CJK characters, words; numbers and math are
-  neutral).
+  neutral);
+- `language_consistency`: where each problem's language is known, the mean share of that
+  language among the units of the reasoning (as the lang_consistency reward measures it), over
+  the completions that have countable units: whether a Chinese question is reasoned about in
+  Chinese, whatever reward the run trains with.
 
 Pure Python over texts, lengths, correctness and levels. A metric with nothing to measure is
 NaN ("no signal"): loggers leave it out.
@@ -24,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from r1.eval.metrics import REFLECTION_WORDS, count_reflection_words
-from r1.rewards.language import language_counts, think_text
+from r1.rewards.language import language_consistency, language_counts, think_text
 from r1.rewards.repetition import repetition_rate
 
 MIXING_MIN_SHARE = 0.1  # a completion mixes languages when 10% of its units are not its main one
@@ -139,17 +143,32 @@ def language_mixing_rate(texts: Sequence[str], min_share: float = MIXING_MIN_SHA
     return _means({"": (float(sum(verdicts)), len(verdicts))})[""]
 
 
+def consistency_totals(texts: Sequence[str], languages: Sequence[str | None]) -> Totals:
+    """language_consistency as (sum, count): each text's reasoning (its <think> block, else
+    all of it) scored against its problem's language; texts with no language or no countable
+    unit are left out."""
+    shares = []
+    for text, language in zip(texts, languages):
+        if language:
+            thought = think_text(text)
+            share = language_consistency(text if thought is None else thought, language)
+            if share is not None:
+                shares.append(share)
+    return {"language_consistency": (sum(shares), len(shares))}
+
+
 def behaviour_totals(
     texts: Sequence[str],
     lengths: Sequence[float],
     correct: Sequence[bool | None] | None = None,
     levels: Sequence[Any] | None = None,
     words: Sequence[str] = REFLECTION_WORDS,
+    languages: Sequence[str | None] | None = None,
 ) -> Totals:
     """Every behaviour metric of the module doc as (sum, count): means of several batches
     combine exactly by adding both (held-out validation runs in batches, over ranks).
-    `correct` and `levels` (one per text; None: not known) are optional: without them the
-    splits are left out."""
+    `correct`, `levels` and `languages` (one per text; None: not known) are optional: without
+    them the splits and language_consistency are left out."""
     if len(texts) != len(lengths):
         raise ValueError(f"{len(texts)} texts but {len(lengths)} lengths")
     totals = reflection_totals(texts, words)
@@ -161,6 +180,8 @@ def behaviour_totals(
     totals["repetition_rate"] = (sum(rates), len(rates))
     mixed = [v for v in (mixes_languages(text) for text in texts) if v is not None]
     totals["language_mixing_rate"] = (float(sum(mixed)), len(mixed))
+    if languages is not None:
+        totals.update(consistency_totals(texts, languages))
     return totals
 
 
@@ -170,6 +191,7 @@ def behaviour_metrics(
     correct: Sequence[bool | None] | None = None,
     levels: Sequence[Any] | None = None,
     words: Sequence[str] = REFLECTION_WORDS,
+    languages: Sequence[str | None] | None = None,
 ) -> dict[str, float]:
     """The means of `behaviour_totals` (NaN where nothing was measured)."""
-    return _means(behaviour_totals(texts, lengths, correct, levels, words))
+    return _means(behaviour_totals(texts, lengths, correct, levels, words, languages))

@@ -211,6 +211,7 @@ class ReasoningModule(L.LightningModule):
             correct=[s.correct for s in scores],
             levels=[p.meta.get("level") for p in problems],
             words=self.reflection_words,
+            languages=[p.meta.get("language") for p in problems],
         )
         for name, (total, count) in totals.items():
             if count:

@@ -8,6 +8,7 @@ import pytest
 
 from r1.eval.behaviour import (
     behaviour_metrics,
+    consistency_totals,
     language_mixing_rate,
     length_by_level,
     length_by_outcome,
@@ -88,6 +89,20 @@ def test_language_mixing():
     assert mixes_languages(mostly_chinese, min_share=0.2) is False
     texts = ["The answer is five.", "答案是五 the answer", "42"]
     assert language_mixing_rate(texts) == 0.5  # "42" has nothing to count: left out
+
+
+def test_language_consistency_against_each_problems_language():
+    texts = [
+        "<think>The sum is 47. 所以答案是47</think>",  # 5 characters of 8 units are Chinese
+        "<think>47 + 5 = 52</think>",  # nothing to count: left out
+        "The answer is five.",  # no think block: the whole text
+        "The answer is five.",  # no language known: left out
+    ]
+    totals = consistency_totals(texts, ["zh", "zh", "en", None])
+    assert totals == {"language_consistency": (0.625 + 1.0, 2)}
+    metrics = behaviour_metrics(texts[:1], [9], languages=["en"], words=["wait"])
+    assert metrics["language_consistency"] == 0.375
+    assert "language_consistency" not in behaviour_metrics(texts[:1], [9], words=["wait"])
 
 
 def test_behaviour_metrics_puts_them_together():
