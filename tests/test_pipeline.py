@@ -209,6 +209,7 @@ def test_r1_pipeline_runs_end_to_end_on_the_tiny_model(tmp_path):
             "module.sampling.max_new_tokens=8",
             "module.max_new_tokens=8",
             "stage=grpo",
+            "module.dynamic_sampling=false",  # as conf/experiment/r1_pipeline.yaml
             "data=mixture",
             "reward=all_scenarios",
             "reward.terms.preference.params.name=tiny",

@@ -37,6 +37,7 @@ RUN = [
     # Eight random tokens rarely repeat a 3-gram, so the rewards (and advantages) can all
     # tie; the entropy bonus gives every step a gradient whatever the sampler draws.
     "module.entropy_coef=0.01",
+    "module.dynamic_sampling=false",  # ... and tied groups are trained on, not refilled
     "checkpoint.every_n_steps=1",
 ]
 
