@@ -249,6 +249,14 @@ def language_consistency(
     return counts[target] / total if total else None
 
 
+def thought_consistency(completion: str, language: str) -> float | None:
+    """Share of `language` units in the reasoning of `completion`: its think block, else the
+    whole text. None when nothing in it is countable. A measurement (behaviour metrics,
+    training logs), not the reward term, which scores a missing think block by its own rule."""
+    thought = think_text(completion)
+    return language_consistency(completion if thought is None else thought, language)
+
+
 def detect_language(text: str, candidates: Iterable[str] = DEFAULT_CANDIDATES) -> str | None:
     """The language with the most units in `text`, or None when nothing is countable."""
     counts = language_counts(text, candidates)

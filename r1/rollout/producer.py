@@ -21,6 +21,7 @@ import torch
 
 from r1.algorithms.advantages import ADVANTAGES, StepRewards
 from r1.rewards import CompositeReward, RewardSample
+from r1.rewards.language import thought_consistency
 from r1.rollout.types import (
     Rollout,
     RolloutEngine,
@@ -125,6 +126,19 @@ def reward_samples_for(
         )
         for i, text in enumerate(rollout.texts)
     ]
+
+
+def sampled_consistency(samples: Sequence[RewardSample]) -> float:
+    """Mean share of each problem's own language in the sampled reasoning, over the samples
+    whose problem has a language and whose reasoning has words (NaN: none): measured whatever
+    the reward, so a run without the language term logs it too."""
+    shares = [
+        thought_consistency(s.completion, s.meta["language"])
+        for s in samples
+        if (s.meta or {}).get("language")
+    ]
+    shares = [s for s in shares if s is not None]
+    return sum(shares) / len(shares) if shares else math.nan
 
 
 def peak_memory_gb() -> float:
@@ -253,7 +267,9 @@ class RolloutProducer:
         rewards = torch.tensor([float("nan") if r is None else r for r in output.total])
         levels = [(s.meta or {}).get("level") for s in samples]
         scored = Scored(rollout, rewards, correctness(output, len(samples)), levels)
-        return scored, output.metrics("train"), output
+        metrics = output.metrics("train")
+        metrics["train/language_consistency"] = sampled_consistency(samples)
+        return scored, metrics, output
 
     def _sample_rows(self, step: int, batch: PromptBatch, rollout, output) -> list[dict]:
         count = min(self.sample_prompts, len(batch["prompts"])) * self.group_size

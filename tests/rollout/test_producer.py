@@ -3,13 +3,15 @@ sample table, per-step advantages."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from rollout_fixtures import text_rollout
 
 from r1.data.problem import Problem
-from r1.rewards import CompositeReward
-from r1.rollout.producer import RolloutProducer
+from r1.rewards import CompositeReward, RewardSample
+from r1.rollout.producer import RolloutProducer, sampled_consistency
 from r1.rollout.types import SamplingParams
 
 
@@ -134,6 +136,17 @@ def test_a_pending_batch_keeps_its_outcomes_through_a_checkpoint(tmp_path):
         restored.correct.tolist() == scored.correct.tolist() == [1, 1, 1, 1, 1, 0, 1, 0] + [1] * 4
     )
     assert restored.levels == [1] * 4 + [3] * 4 + [1] * 4
+
+
+def test_sampled_reasoning_is_scored_against_each_problems_language():
+    samples = [
+        RewardSample("<think>The sum is 47. 所以答案是47</think>", meta={"language": "zh"}),  # 5/8
+        RewardSample("<think>47 + 5 = 52</think>", meta={"language": "zh"}),  # no words
+        RewardSample("<think>I add them.</think>", meta={"language": "en"}),  # 1.0
+        RewardSample("<think>I add them.</think>"),  # no language: left out
+    ]
+    assert sampled_consistency(samples) == (0.625 + 1.0) / 2
+    assert math.isnan(sampled_consistency(samples[1:2]))
 
 
 def test_peak_memory_restarts_for_each_run_of_a_multirun():
