@@ -8,7 +8,8 @@ override that does not parse). Hydra would print those itself and exit 1 like a 
 the scripts run with HYDRA_FULL_ERROR=1 and report them here.
 
 Importing this module also registers the `r1.config_groups` resolver that `--help` lists a
-script's config groups with (conf/hydra/help/). `run` also tunes glibc's malloc first
+script's config groups with (conf/hydra/help/), and `r1.short_name`, which keeps a sweep
+job's directory name within the file system's limit (conf/hydra/default.yaml). `run` also tunes glibc's malloc first
 (`tune_malloc`; `R1_MALLOC_TUNING=0` leaves it alone).
 """
 
@@ -54,6 +55,24 @@ def config_groups(choices: Any, width: int = 100) -> str:
 
 
 OmegaConf.register_new_resolver("r1.config_groups", config_groups, replace=True)
+
+MAX_NAME = 200  # bytes; file systems allow 255 in one path component
+
+
+def short_name(name: str, limit: int = MAX_NAME) -> str:
+    """`name` if it fits in `limit` bytes, else its start and a hash of the whole: a sweep job's
+    directory is named after its overrides (hydra.job.override_dirname), and a dozen of them
+    passed 255 bytes ("File name too long"). Distinct names stay distinct."""
+    import hashlib
+
+    encoded = name.encode()
+    if len(encoded) <= limit:
+        return name
+    digest = hashlib.sha1(encoded).hexdigest()[:10]
+    return encoded[: limit - 11].decode(errors="ignore") + "-" + digest
+
+
+OmegaConf.register_new_resolver("r1.short_name", short_name, replace=True)
 
 
 def user_error(error: BaseException) -> BaseException | None:

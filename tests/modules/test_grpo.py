@@ -249,6 +249,7 @@ def test_tiny_grpo_run_through_train_script(tmp_path):
         "trainer.precision=32-true",
         "module.optimizer.lr=1e-3",
         "reward=repetition",  # varies on random text: non-zero advantages, so the policy moves
+        "module.dynamic_sampling=false",
         "module.val_k=2",
         "module.sample_table_every=2",
     ]

@@ -170,6 +170,7 @@ def test_grpo_trains_through_the_vllm_engine(fake_vllm, tmp_path):
             "module.max_new_tokens=4",
             "module.optimizer.lr=1e-3",
             "module.is_correction=token",
+            "module.dynamic_sampling=false",  # one generate call per step, no refills
             "reward=repetition",
             "logger=csv",
         ],

@@ -25,6 +25,7 @@ def test_two_arm_multirun_is_found_and_plotted_by_plot_ablation(tmp_path):
         "module.sampling.max_new_tokens=6",
         "module.max_new_tokens=4",
         "reward=repetition",
+        "module.dynamic_sampling=false",  # tied groups are trained on, not refilled
         "trainer.max_steps=2",
         "validate_before_training=false",
         "module.kl_coef=0.0,0.1",
@@ -48,3 +49,14 @@ def test_two_arm_multirun_is_found_and_plotted_by_plot_ablation(tmp_path):
     assert set(figures) == {"module.kl_coef=0.0", "module.kl_coef=0.1"}
     assert figures["module.kl_coef=0.1"]["train/reward"]["seeds"] == 1
     assert "train/reflection_words" in figures["module.kl_coef=0.0"]
+
+
+def test_a_sweep_job_directory_name_stays_within_the_file_system_limit():
+    from r1.cli import MAX_NAME, short_name
+
+    assert short_name("module.kl_coef=0.1") == "module.kl_coef=0.1"
+    names = [short_name(f"{'data.num_train=8,' * 20}module.kl_coef={k}") for k in (0.0, 0.1)]
+    assert all(len(n.encode()) <= MAX_NAME for n in names)
+    assert names[0] != names[1]  # the hash tells apart what the cut made equal
+    assert names[0].startswith("data.num_train=8,")
+    assert len(short_name("计算" * 100).encode()) <= MAX_NAME  # never cut inside a character

@@ -28,6 +28,7 @@ TINY_GRPO = [
     "reward=repetition",
     "reward.terms.repetition.params.n=1",  # repeated words vary on random text
     "trainer.max_steps=2",  # one generation batch, two updates
+    "module.dynamic_sampling=false",  # tied groups are trained on, not refilled
     "validate_before_training=false",
     "checkpoint.save_on_train_end=false",
 ]

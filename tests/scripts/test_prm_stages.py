@@ -71,6 +71,7 @@ def test_grpo_with_a_prm_reward_and_with_dense_step_rewards(tmp_path):
         "module.group_size=2",
         "module.sampling.max_new_tokens=8",
         "module.kl_coef=0.0",
+        "module.dynamic_sampling=false",  # and so for the dense per-step rewards
         "trainer.max_steps=2",
         "validate_before_training=false",
     ]
@@ -90,7 +91,6 @@ def test_grpo_with_a_prm_reward_and_with_dense_step_rewards(tmp_path):
     dense = (
         "module.advantage=grpo_process",
         "+module.process_reward.name=tiny",
-        "module.dynamic_sampling=false",  # per-step rewards are not refilled
     )
     run_train(tmp_path / "dense", *common, *dense)
     rows = read_metrics(tmp_path / "dense" / "run")
