@@ -7,7 +7,9 @@ from r1.summary import RunSummary
 
 
 def summary(**fields) -> RunSummary:
-    return RunSummary(what="stage=grpo", steps=8, seconds=60.0, run_dir="/r", checkpoint=None, **fields)
+    return RunSummary(
+        what="stage=grpo", steps=8, seconds=60.0, run_dir="/r", checkpoint=None, **fields
+    )
 
 
 def test_the_held_out_reward_terms_follow_the_headline_metrics():
