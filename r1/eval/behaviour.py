@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from r1.eval.metrics import REFLECTION_WORDS, count_reflection_words
-from r1.rewards.language import language_counts, think_text, thought_consistency
+from r1.rewards.language import consistency_total, language_counts, think_text
 from r1.rewards.repetition import repetition_rate
 
 MIXING_MIN_SHARE = 0.1  # a completion mixes languages when 10% of its units are not its main one
@@ -147,9 +147,7 @@ def consistency_totals(texts: Sequence[str], languages: Sequence[str | None]) ->
     """language_consistency as (sum, count): each text's reasoning (its <think> block, else
     all of it) scored against its problem's language; texts with no language or no countable
     unit are left out."""
-    shares = [thought_consistency(t, lang) for t, lang in zip(texts, languages) if lang]
-    shares = [s for s in shares if s is not None]
-    return {"language_consistency": (sum(shares), len(shares))}
+    return {"language_consistency": consistency_total(texts, languages)}
 
 
 def behaviour_totals(

@@ -257,6 +257,16 @@ def thought_consistency(completion: str, language: str) -> float | None:
     return language_consistency(completion if thought is None else thought, language)
 
 
+def consistency_total(
+    completions: Iterable[str], languages: Iterable[str | None]
+) -> tuple[float, int]:
+    """(sum, count) of `thought_consistency` over the completions whose language is known and
+    whose reasoning has countable units: a mean that combines across batches by adding."""
+    shares = [thought_consistency(c, lang) for c, lang in zip(completions, languages) if lang]
+    shares = [s for s in shares if s is not None]
+    return sum(shares), len(shares)
+
+
 def detect_language(text: str, candidates: Iterable[str] = DEFAULT_CANDIDATES) -> str | None:
     """The language with the most units in `text`, or None when nothing is countable."""
     counts = language_counts(text, candidates)

@@ -21,7 +21,7 @@ import torch
 
 from r1.algorithms.advantages import ADVANTAGES, StepRewards
 from r1.rewards import CompositeReward, RewardSample
-from r1.rewards.language import thought_consistency
+from r1.rewards.language import consistency_total
 from r1.rollout.types import (
     Rollout,
     RolloutEngine,
@@ -132,13 +132,10 @@ def sampled_consistency(samples: Sequence[RewardSample]) -> float:
     """Mean share of each problem's own language in the sampled reasoning, over the samples
     whose problem has a language and whose reasoning has words (NaN: none): measured whatever
     the reward, so a run without the language term logs it too."""
-    shares = [
-        thought_consistency(s.completion, s.meta["language"])
-        for s in samples
-        if (s.meta or {}).get("language")
-    ]
-    shares = [s for s in shares if s is not None]
-    return sum(shares) / len(shares) if shares else math.nan
+    total, count = consistency_total(
+        [s.completion for s in samples], [(s.meta or {}).get("language") for s in samples]
+    )
+    return total / count if count else math.nan
 
 
 def peak_memory_gb() -> float:
@@ -217,7 +214,9 @@ class RolloutProducer:
         # the weights do not change within a step: its generations (refills too) share the
         # engine's prepared weights where it keeps them (HFRolloutEngine.same_weights)
         with getattr(self.engine, "same_weights", contextlib.nullcontext)():
-            scored, metrics, output = self._generate_and_score(batch, step)
+            scored, reward_samples, output = self._generate_and_score(batch, step)
+            metrics = output.metrics("train")  # of this first generation, not the refills
+            metrics["train/language_consistency"] = sampled_consistency(reward_samples)
             samples = []
             if self.sample_every and step % self.sample_every == 0:
                 samples = self._sample_rows(step, batch, scored.rollout, output)
@@ -267,9 +266,7 @@ class RolloutProducer:
         rewards = torch.tensor([float("nan") if r is None else r for r in output.total])
         levels = [(s.meta or {}).get("level") for s in samples]
         scored = Scored(rollout, rewards, correctness(output, len(samples)), levels)
-        metrics = output.metrics("train")
-        metrics["train/language_consistency"] = sampled_consistency(samples)
-        return scored, metrics, output
+        return scored, samples, output
 
     def _sample_rows(self, step: int, batch: PromptBatch, rollout, output) -> list[dict]:
         count = min(self.sample_prompts, len(batch["prompts"])) * self.group_size
