@@ -1,7 +1,8 @@
 """The completion format and defensive parsing of model text: plain string functions.
 
-A completion is "<think> reasoning </think> <answer> answer </answer>"; its reasoning is a
-sequence of steps, one per line or each opened by a "Step k:" marker. Every layer reads this
+A completion is "<think> reasoning </think> <answer> answer </answer>", or in the readable
+layout of DeepSeek-R1's cold start "<think> reasoning </think> <summary> summary </summary>
+<answer> answer </answer>"; its reasoning is a sequence of steps, one per line or each opened by a "Step k:" marker. Every layer reads this
 format: data (gold answers in \\boxed{}), rewards and eval (answers, format), the process
 reward model (r1.models.prm: the steps it scores) and search (the steps it builds). So it
 lives here, below them all, importing nothing but r1.checks.
@@ -18,9 +19,12 @@ from dataclasses import dataclass
 from r1.checks import ConfigError
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+SUMMARY_OPEN, SUMMARY_CLOSE = "<summary>", "</summary>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 _STRICT = re.compile(
-    r"^\s*<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)</answer>\s*$", re.S
+    r"^\s*<think>(?P<think>.*?)</think>\s*(?:<summary>(?P<summary>.*?)</summary>\s*)?"
+    r"<answer>(?P<answer>.*?)</answer>\s*$",
+    re.S,
 )
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
@@ -30,18 +34,37 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 class ParsedCompletion:
     think: str | None  # text inside the single <think> block (strict format only)
     answer: str | None  # text inside the last <answer> block, stripped
-    strict: bool  # exactly one think block then one answer block, nothing else
+    strict: bool  # one think block, optionally one summary block, one answer block, nothing else
+    summary: str | None = None  # text inside the <summary> block (strict format only)
 
 
 def parse_completion(text: str) -> ParsedCompletion:
     strict_match = _STRICT.match(text)
-    strict = bool(strict_match) and all(
-        text.count(tag) == 1 for tag in (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+    strict = (
+        bool(strict_match)
+        and all(
+            text.count(tag) == 1 for tag in (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+        )
+        and text.count(SUMMARY_OPEN) == text.count(SUMMARY_CLOSE) <= 1
     )
     answers = _ANSWER.findall(text)
     answer = answers[-1].strip() if answers else None
     think = strict_match.group("think").strip() if strict else None
-    return ParsedCompletion(think=think, answer=answer, strict=strict)
+    summary = strict_match.group("summary") if strict else None
+    return ParsedCompletion(
+        think=think,
+        answer=answer,
+        strict=strict,
+        summary=None if summary is None else summary.strip(),
+    )
+
+
+def after_thinking(text: str) -> str:
+    """What a reader is shown of a completion: the text after its last </think> (the summary
+    and the answer block), stripped; a completion without a think block (a direct answer to a
+    general request) is shown whole. What a reward model with `score_on: summary` scores."""
+    end = text.rfind(THINK_CLOSE)
+    return (text if end < 0 else text[end + len(THINK_CLOSE) :]).strip()
 
 
 def opens_think(prompt: str) -> bool:

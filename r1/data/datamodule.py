@@ -268,7 +268,8 @@ class ReasoningDataModule(L.LightningDataModule):
                 f"{problem.question[:60]!r} has neither (set solution_field for JSONL data, or "
                 "use scripts/sample.py's sft.jsonl)"
             )
-        return self.template.completion_for(problem.solution, problem.answer)
+        language = problem.meta.get("language", "en")
+        return self.template.completion_for(problem.solution, problem.answer, language)
 
     def sft_examples(self, problems: Sequence[Problem]):
         examples, dropped = [], 0

@@ -2,7 +2,8 @@
 
 A template turns a question into the prompt string the model continues. `completion_for`
 writes the target a cold-start SFT example teaches: `<think>` solution `</think>` then
-`<answer>` gold `</answer>`.
+`<answer>` gold `</answer>`; with `summary=True`, the readable layout of DeepSeek-R1's cold
+start, a `<summary>` for the reader between the two.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ R1_EXAMPLE = (
 SYSTEM_PROMPTS = {"r1": R1_INSTRUCTION, "r1_example": R1_EXAMPLE}
 TEMPLATE_KINDS = ("r1_zero", "chat", "plain")
 RESPONSE_PREFIXES = ("", "<think>")
+# The readable layout's summary of a worked solution: its last line (the result) and the answer.
+SUMMARY_SENTENCES = {
+    "en": "{result}, so the answer is {answer}.",
+    "zh": "{result}，所以答案是 {answer}。",
+}
 
 
 @dataclass(frozen=True)
@@ -49,12 +55,15 @@ class PromptTemplate:
     response_prefix: "" or "<think>": the assistant's response starts with the think tag,
       written into the prompt (as TinyZero does), so the model only has to continue its
       reasoning; completions are read with the tag in front (r1.rollout.types.response_texts).
+    summary: SFT targets in the readable layout: the reasoning, then a `<summary>` for the
+      reader (what a reward model with `score_on: summary` sees), then the answer block.
     """
 
     kind: str = "chat"
     system: str | None = "r1"
     user_format: str = "{question}"
     response_prefix: str = ""
+    summary: bool = False
 
     def __post_init__(self):
         if self.kind not in TEMPLATE_KINDS:
@@ -99,10 +108,18 @@ class PromptTemplate:
             messages.insert(0, {"role": "system", "content": system})
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def completion_for(self, solution: str, answer: str) -> str:
+    def completion_for(self, solution: str, answer: str, language: str = "en") -> str:
         """The SFT target for a worked solution (EOS is appended at tokenisation): the
-        response after what the prompt already holds of it."""
-        response = f"<think>\n{solution.strip()}\n</think>\n<answer>{answer}</answer>"
+        response after what the prompt already holds of it. `language` (en | zh) is the
+        summary's, in the readable layout."""
+        summary = ""
+        if self.summary:
+            lines = solution.strip().splitlines() or [""]
+            sentence = SUMMARY_SENTENCES.get(language, SUMMARY_SENTENCES["en"])
+            summary = (
+                f"<summary>{sentence.format(result=lines[-1].strip(), answer=answer)}</summary>\n"
+            )
+        response = f"<think>\n{solution.strip()}\n</think>\n{summary}<answer>{answer}</answer>"
         if self.response_prefix:
             return response.removeprefix(self.response_prefix)
         return self.lead + response

@@ -292,6 +292,14 @@ def _check_params(key: str, term: RewardTerm, registered: RegisteredReward) -> N
             f"reward term {key!r} (fn={term.fn}): params {sorted(term.params)} do not fit: "
             f"{err}; its params: {valid}{hint}"
         ) from None
+    # A term can judge its params' values too (`fn.check_params`), so a bad value fails when
+    # the reward is built, not as a contained error on every sample.
+    check_values = getattr(registered.fn, "check_params", None)
+    if check_values is not None:
+        try:
+            check_values(**term.params)
+        except ConfigError as err:
+            raise ConfigError(f"reward term {key!r} (fn={term.fn}): {err}") from None
 
 
 def _term_from_config(key: str, spec: Mapping[str, Any]) -> RewardTerm:

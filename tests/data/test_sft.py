@@ -121,3 +121,23 @@ def test_a_response_prefix_moves_the_think_tag_into_the_prompt(tokenizer):
         PromptTemplate(kind="chat", system="r1_example").render("What is 2 + 3?", tokenizer)
         + PromptTemplate(kind="chat").completion_for("a", "1")
     )
+
+
+def test_the_readable_layout_puts_a_summary_between_reasoning_and_answer():
+    from r1.text import parse_completion
+
+    readable = PromptTemplate(kind="chat", summary=True)
+    target = readable.completion_for("12 * 3 = 36\n36 + 1 = 37", "37")
+    assert target == (
+        "<think>\n12 * 3 = 36\n36 + 1 = 37\n</think>\n"
+        "<summary>36 + 1 = 37, so the answer is 37.</summary>\n<answer>37</answer>"
+    )
+    assert readable.completion_for("2 + 3 = 5", "5", "zh").endswith(
+        "<summary>2 + 3 = 5，所以答案是 5。</summary>\n<answer>5</answer>"
+    )
+    parsed = parse_completion(target)
+    assert parsed.strict and parsed.summary == "36 + 1 = 37, so the answer is 37."
+    opened = PromptTemplate(kind="chat", summary=True, response_prefix="<think>")
+    assert "<think>" + opened.completion_for("2 + 3 = 5", "5") == readable.completion_for(
+        "2 + 3 = 5", "5"
+    )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from r1.rewards.accuracy import answer_is_correct, math_equal
-from r1.text import last_number, parse_completion
+from r1.text import after_thinking, last_number, parse_completion
 
 
 @pytest.mark.parametrize(
@@ -25,11 +25,41 @@ from r1.text import last_number, parse_completion
         ("<think>a</think><answer>5", False, None, None),  # unclosed
         ("", False, None, None),
         ("<think>数学 思考</think><answer>５</answer>", True, "５", "数学 思考"),
+        # the readable layout: an optional summary block between the two
+        ("<think>a</think>\n<summary>So 5.</summary>\n<answer>5</answer>", True, "5", "a"),
+        (
+            "<think>a</think><summary>x</summary><summary>y</summary><answer>5</answer>",
+            False,
+            "5",
+            None,
+        ),
+        (
+            "<think>a</think>so<summary>x</summary><answer>5</answer>",
+            False,
+            "5",
+            None,
+        ),  # loose text
+        ("<think>a</think><summary>x<answer>5</answer>", False, "5", None),  # unclosed summary
+        (
+            "<think>a</think><answer>5</answer><summary>x</summary>",
+            False,
+            "5",
+            None,
+        ),  # after answer
     ],
 )
 def test_parse_completion(text, strict, answer, think):
     parsed = parse_completion(text)
     assert (parsed.strict, parsed.answer, parsed.think) == (strict, answer, think)
+
+
+def test_the_summary_and_what_a_reader_is_shown():
+    readable = "<think>\n15 + 43 = 58\n</think>\n<summary>So 58.</summary>\n<answer>58</answer>"
+    assert parse_completion(readable).summary == "So 58."
+    assert parse_completion("<think>a</think><answer>5</answer>").summary is None
+    assert after_thinking(readable) == "<summary>So 58.</summary>\n<answer>58</answer>"
+    assert after_thinking("A short friendly answer.") == "A short friendly answer."  # no thinking
+    assert after_thinking("<think>a</think> b </think> c") == "c"  # after the last one
 
 
 @pytest.mark.parametrize(

@@ -191,3 +191,47 @@ def test_reward_model_term_scores_in_batches():
     alone = [reward_model([s], one_by_one)[0] for s in samples]
     assert len(batched) == 3 and len(set(batched)) == 3
     assert batched == pytest.approx(alone, abs=1e-4)  # padding does not change a score
+
+
+class RecordingScorer:
+    """Scores the length of the text it is shown, and keeps what it was shown."""
+
+    def __init__(self):
+        self.shown: list[tuple[str, str]] = []
+
+    def score(self, prompts, completions):
+        self.shown.extend(zip(prompts, completions))
+        return [float(len(c)) for c in completions]
+
+
+def test_a_reward_model_scores_the_summary_or_the_whole_response():
+    from r1.rewards.reward_model import reward_model
+
+    long_reasoning = "<think>\n" + "12 + 35 = 47. Let me check again. " * 5 + "\n</think>\n"
+    readable = long_reasoning + "<summary>It is 47.</summary>\n<answer>47</answer>"
+    direct = "Sunny days are lovely."  # a general answer without a chain of thought
+    samples = [
+        RewardSample(readable, prompt="<|im_start|>assistant\n<think>"),
+        RewardSample(direct, prompt="<|im_start|>assistant\n"),
+    ]
+    summary = RecordingScorer()
+    assert reward_model(samples, summary, score_on="summary") == [
+        float(len("<summary>It is 47.</summary>\n<answer>47</answer>")),
+        float(len(direct)),
+    ]
+    assert summary.shown[0] == (
+        "<|im_start|>assistant\n",  # the prompt's own "<think>" goes with the reasoning
+        "<summary>It is 47.</summary>\n<answer>47</answer>",
+    )
+    full = RecordingScorer()
+    assert reward_model(samples, full) == [float(len(readable)), float(len(direct))]
+    assert full.shown[0] == ("<|im_start|>assistant\n<think>", readable)
+
+
+def test_a_bad_score_on_fails_when_the_reward_is_built():
+    from r1.checks import ConfigError
+    from r1.rewards.registry import CompositeReward
+
+    params = {"scorer": RecordingScorer(), "score_on": "answer"}
+    with pytest.raises(ConfigError, match="'preference'.*score_on='answer'; valid: full, summary"):
+        CompositeReward({"preference": {"fn": "reward_model", "params": params}}, workers=0)
