@@ -33,9 +33,12 @@ def split_problems(
     """Deterministic (train, held-out) split with no question in both.
 
     `source` is a procedural task (has `generate(n, seed)`: held-out problems come from a
-    fixed seed, training ones from `seed`) or a callable returning a finite list of problems
-    (shuffled with a fixed seed; the first `num_val` are held out).
+    fixed seed, training ones from `seed`), a callable returning a finite list of problems
+    (shuffled with a fixed seed; the first `num_val` are held out), or a source that splits
+    itself (`split(num_train, num_val, seed)`: r1.data.mixture.SFTMixture).
     """
+    if hasattr(source, "split"):
+        return source.split(num_train, num_val, seed)
     if hasattr(source, "generate"):
         val = source.generate(num_val, SPLIT_SEED)
         held_out = {p.question for p in val}
@@ -261,7 +264,15 @@ class ReasoningDataModule(L.LightningDataModule):
         sampling, distillation), else the worked solution in the template's think/answer form."""
         completion = problem.meta.get("completion")
         if isinstance(completion, str) and completion.strip():
-            return completion.removeprefix(self.template.response_prefix)  # the prompt has it
+            prefix = self.template.response_prefix
+            if prefix and not completion.startswith(prefix):
+                raise ConfigError(
+                    f"data.template.response_prefix={prefix!r} opens every response, but the "
+                    f"completion of {problem.question[:60]!r} does not start with it "
+                    f"({completion[:40]!r}): responses without a chain of thought need "
+                    "response_prefix=''"
+                )
+            return completion.removeprefix(prefix)  # the prompt has it
         if not problem.solution:
             raise ValueError(
                 f"SFT needs worked solutions or sampled completions, but problem "

@@ -44,7 +44,7 @@ def _text_field(row: Mapping[str, Any], name: str, where: str, numbers_ok: bool 
 def load_jsonl(
     path: str | os.PathLike[str],
     question_field: str = "question",
-    answer_field: str = "answer",
+    answer_field: str | None = "answer",
     solution_field: str | None = "solution",
     task: str | None = None,
 ) -> list[Problem]:
@@ -101,13 +101,14 @@ def _jsonl_row(
     line: str,
     where: str,
     question_field: str,
-    answer_field: str,
+    answer_field: str | None,
     solution_field: str | None,
     task: str | None,
 ) -> Problem:
     row = json_object(line, where)
     question = _text_field(row, question_field, where)
-    answer = _text_field(row, answer_field, where, numbers_ok=True).strip()
+    # answer_field=None: rows without a gold answer (general requests answered by `completion`)
+    answer = "" if answer_field is None else _text_field(row, answer_field, where, True).strip()
     solution = ""
     if solution_field is not None and row.get(solution_field) is not None:
         solution = row[solution_field]
