@@ -33,6 +33,7 @@ REQUIRED = {
     ("reward", "reward_model"): ["reward.terms.preference.params.name=tiny"],
     ("experiment", "r1_cold_start_rl"): ["model.path=/some/checkpoint"],
     ("stage", "distill"): ["data.source.path=traces.jsonl"],
+    ("stage", "opd"): ["module.teacher.name=tiny", "module.teacher.path=null"],
     ("data", "steps"): ["data.path=steps.jsonl"],
     ("stage", "prm"): ["data.path=steps.jsonl"],
     ("reward", "prm"): ["reward.terms.prm.params.path=null", "reward.terms.prm.params.name=tiny"],

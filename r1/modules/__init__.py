@@ -2,9 +2,18 @@
 
 from r1.modules.base import ReasoningModule
 from r1.modules.grpo import GRPOModule
+from r1.modules.opd import OPDModule
 from r1.modules.ppo import PPOModule
 from r1.modules.prm import PRMModule
 from r1.modules.rl import RLModule
 from r1.modules.sft import SFTModule
 
-__all__ = ["GRPOModule", "PPOModule", "PRMModule", "ReasoningModule", "RLModule", "SFTModule"]
+__all__ = [
+    "GRPOModule",
+    "OPDModule",
+    "PPOModule",
+    "PRMModule",
+    "ReasoningModule",
+    "RLModule",
+    "SFTModule",
+]

@@ -19,14 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-
 from r1.algorithms.advantages import ADVANTAGES
-from r1.algorithms.objectives import aggregate_loss
 from r1.checks import ConfigError, check_choice
 from r1.modules.rl import RLModule, UpdateBatch
 from r1.rollout.producer import RolloutProducer, ScoredRollout
-from r1.rollout.types import select_groups
 
 
 class GRPOModule(RLModule):
@@ -91,19 +87,3 @@ class GRPOModule(RLModule):
     def prepare(self, scored: ScoredRollout, batch: UpdateBatch) -> None:
         if self.inner_updates > 1:
             batch.old_logprobs = self.logprobs_of(self.model, batch.rollout)
-
-    def micro_batch_loss(self, batch: UpdateBatch, keep: torch.Tensor, epoch: int, denominators):
-        num_sequences, num_tokens, share = denominators
-        rows = keep.repeat_interleave(self.group_size)
-        part = select_groups(batch.rollout, keep)
-        logprobs, entropy = self._logprobs(self.model, part, self.entropy_coef > 0)
-        per_token, stats = self.policy_term(batch, part, rows, logprobs, entropy, epoch, share)
-        loss = self.world_size * aggregate_loss(
-            per_token,
-            batch.mask[rows],
-            self.loss_aggregation,
-            num_sequences=num_sequences,
-            num_tokens=num_tokens,
-            max_tokens=self.sampling.max_new_tokens,
-        )
-        return loss, stats

@@ -45,7 +45,14 @@ import torch
 
 from r1 import malloc
 from r1.algorithms.importance import IS_LEVELS, ratio_stats, truncated_importance_weights
-from r1.algorithms.objectives import AGGREGATIONS, KL_ESTIMATORS, POLICY_LOSSES, k3, kl_estimate
+from r1.algorithms.objectives import (
+    AGGREGATIONS,
+    KL_ESTIMATORS,
+    POLICY_LOSSES,
+    aggregate_loss,
+    k3,
+    kl_estimate,
+)
 from r1.checks import ConfigError, check_choice, check_float, check_int
 from r1.eval.behaviour import behaviour_metrics
 from r1.eval.metrics import REFLECTION_WORDS, reflection_stats
@@ -211,7 +218,22 @@ class RLModule(ReasoningModule):
     def micro_batch_loss(
         self, batch: UpdateBatch, keep: torch.Tensor, epoch: int, denominators
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        raise NotImplementedError
+        """The loss of the prompts `keep` and its stats: the policy term alone, aggregated
+        (GRPO, on-policy distillation; PPO adds its critic's)."""
+        num_sequences, num_tokens, share = denominators
+        rows = keep.repeat_interleave(self.group_size)
+        part = select_groups(batch.rollout, keep)
+        logprobs, entropy = self._logprobs(self.model, part, self.entropy_coef > 0)
+        per_token, stats = self.policy_term(batch, part, rows, logprobs, entropy, epoch, share)
+        loss = self.world_size * aggregate_loss(
+            per_token,
+            batch.mask[rows],
+            self.loss_aggregation,
+            num_sequences=num_sequences,
+            num_tokens=num_tokens,
+            max_tokens=self.sampling.max_new_tokens,
+        )
+        return loss, stats
 
     def minibatches(self, num_prompts: int) -> list[torch.Tensor]:
         """Boolean prompt masks [B], one optimizer step each (default: the whole batch)."""
@@ -317,14 +339,16 @@ class RLModule(ReasoningModule):
         # exactly where the interrupted one stood (no thread runs between steps).
         if self.pending is not None:
             checkpoint[PENDING_KEY] = self.pending.state_dict()
-        # The reference is the starting policy, rebuilt from the model config on resume,
-        # except where the strategy loads the weights itself, strictly, before any hook runs
-        # (FSDP, DeepSpeed): there it stays in the checkpoint.
+        # Frozen networks (the reference: the starting policy; a distillation teacher) are
+        # rebuilt from their config on resume, except where the strategy loads the weights
+        # itself, strictly, before any hook runs (FSDP, DeepSpeed): there they stay in the
+        # checkpoint.
         strategy = self._trainer.strategy if self._trainer is not None else None
         if hasattr(strategy, "shard") or uses_deepspeed(self._trainer):
             return
+        prefixes = tuple(f"{name}." for name in self.frozen_networks())
         checkpoint["state_dict"] = {
-            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("ref_model.")
+            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(prefixes)
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -337,9 +361,18 @@ class RLModule(ReasoningModule):
                     "the checkpoint holds a batch an async run generated for its next step; "
                     "this run is synchronous (rollout.async_steps=0) and does not train on it"
                 )
-        if self.ref_model is not None and "state_dict" in checkpoint:  # (sharded: loaded)
-            reference = {f"ref_model.{k}": v for k, v in self.ref_model.state_dict().items()}
-            checkpoint["state_dict"] = {**checkpoint["state_dict"], **reference}
+        if "state_dict" in checkpoint:  # (sharded: loaded)
+            frozen = {
+                f"{name}.{k}": v
+                for name, network in self.frozen_networks().items()
+                for k, v in network.state_dict().items()
+            }
+            checkpoint["state_dict"] = {**checkpoint["state_dict"], **frozen}
+
+    def frozen_networks(self) -> dict[str, torch.nn.Module]:
+        """Attribute name -> network for the networks no optimizer updates and no checkpoint
+        needs to hold (rebuilt from config)."""
+        return {"ref_model": self.ref_model} if self.ref_model is not None else {}
 
     # -- forwards -----------------------------------------------------------------------------
     def _logprobs(self, model, part: Rollout, entropy_grad: bool = False):

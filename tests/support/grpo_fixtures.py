@@ -1,4 +1,4 @@
-"""A GRPOModule driven without a Trainer, and a fixed rollout to train it on."""
+"""An RL module (GRPO by default) driven without a Trainer, and a fixed rollout to train it on."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def fixed_rollout(tokenizer, group_size=2):
     return engine.generate([prompt], SamplingParams(max_new_tokens=5), n=group_size)
 
 
-def make_module(model, tokenizer, optimizer=None, **kwargs):
-    module = GRPOModule(
+def make_module(model, tokenizer, optimizer=None, module_class=GRPOModule, **kwargs):
+    module = module_class(
         model,
         tokenizer,
         optimizer=optimizer or (lambda p: torch.optim.SGD(p, lr=0.5)),
