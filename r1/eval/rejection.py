@@ -35,6 +35,9 @@ class RejectionReport:
     prompts: int = 0
     prompts_with_a_kept_sample: int = 0
     seconds: float = 0.0  # wall time of the sampling and filtering
+    # the sampler's reading: each prompt once and every sampled token, as stage=opd's
+    # train/teacher_tokens counts the teacher's (equal-compute distillation comparisons)
+    tokens_read: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
 
     def markdown(self) -> str:
@@ -50,6 +53,7 @@ class RejectionReport:
             f"duplicates among them: {self.duplicates}",
             f"kept: {self.kept} ({self.kept / max(self.total, 1):.1%}), covering "
             f"{self.prompts_with_a_kept_sample} of {self.prompts} prompts",
+            f"tokens read by the sampler (prompts once, every sampled token): {self.tokens_read}",
         ]
         return "\n".join(lines)
 
@@ -75,6 +79,7 @@ def reject_sample(
     ):
         chunk = [list(ids) for ids in prompt_ids[start : start + batch_size]]
         completions = sample_completions(engine, chunk, params, k)
+        report.tokens_read += sum(map(len, chunk)) + sum(c.num_tokens for c in completions)
         for i, completion in enumerate(completions):
             index = start + i // k
             candidate = Candidate(problems[index], prompts[index], completion)

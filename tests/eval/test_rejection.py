@@ -59,6 +59,7 @@ def test_counts_by_filter_and_duplicates():
     }
     assert report.passed_filters == 3 and report.duplicates == 1 and report.kept == 2
     assert report.prompts_with_a_kept_sample == 2
+    assert report.tokens_read == 2 * 1 + 6 * 3  # two 1-token prompts once, six 3-token samples
     assert [r["completion"] for r in rows] == [GOOD, variant]
     assert rows[0] == {
         "question": "What is 2 + 3?",
