@@ -13,8 +13,9 @@ One panel per metric against the logged training step (a generation batch in RL 
 arm the mean over seeds, and the min-max band over seeds when the arm has more than one. The mean is taken only at steps every seed of
 the arm logged, so a seed that stopped early shortens the curve instead of making it jump.
 A metric no run logged is skipped. Also prints the final value of each metric per arm (mean
-± sample std over seeds of each seed's last logged value) and writes it as JSON next to the PNG
-(<out stem>.json: {arm: {metric: {"mean", "std", "seeds"}}}).
+± standard error over seeds of each seed's last logged value) and writes it as JSON next to the
+PNG (<out stem>.json: {arm: {metric: {"mean", "std", "se", "seeds"}}}). `--arms dirname` groups
+runs by their directory's name instead (the stages of one pipeline run per seed).
 """
 
 from __future__ import annotations
@@ -157,10 +158,16 @@ def seed_band(seeds: list[Series]) -> tuple[list[int], list[float], list[float],
 
 
 def final_value(seeds: list[Series]) -> dict[str, float | int]:
-    """Mean and sample std (0 for one seed) over seeds of each seed's last logged value."""
+    """Mean, sample std (0 for one seed) and standard error of the mean (std / sqrt(seeds))
+    over seeds of each seed's last logged value."""
     last = [s[max(s)] for s in seeds]
     std = statistics.stdev(last) if len(last) > 1 else 0.0
-    return {"mean": statistics.fmean(last), "std": std, "seeds": len(last)}
+    return {
+        "mean": statistics.fmean(last),
+        "std": std,
+        "se": std / math.sqrt(len(last)),
+        "seeds": len(last),
+    }
 
 
 def collect(
@@ -264,7 +271,7 @@ def final_table(
         [
             arm,
             str(runs_per_arm[arm]),
-            *(f"{f[m]['mean']:.4g} ± {f[m]['std']:.2g}" if m in f else "-" for m in metrics),
+            *(f"{f[m]['mean']:.4g} ± {f[m]['se']:.2g}" if m in f else "-" for m in metrics),
         ]
         for arm, f in finals.items()
     ]
@@ -284,11 +291,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="PNG to write (default: <first dir>/ablation.png)")
     parser.add_argument("--metrics", nargs="+", default=DEFAULT_METRICS, help="one panel each")
     parser.add_argument("--title", help="figure title (default: the overrides all runs share)")
+    parser.add_argument(
+        "--arms",
+        choices=["overrides", "dirname"],
+        default="overrides",
+        help="group runs into arms by their differing overrides, or by their directory's name "
+        "(a pipeline's stage: <pipeline seed 0>/rl_zero and <pipeline seed 1>/rl_zero are one arm)",
+    )
     args = parser.parse_args()
 
     runs = list(dict.fromkeys(run.resolve() for d in args.dirs for run in find_runs(d)))
     overrides = [read_overrides(run) for run in runs]
-    labels = arm_labels(overrides, run_names(runs))
+    if args.arms == "dirname":
+        labels = [run.name for run in runs]
+    else:
+        labels = arm_labels(overrides, run_names(runs))
     runs_per_arm = {arm: labels.count(arm) for arm in dict.fromkeys(labels)}
     requested = list(dict.fromkeys(args.metrics))
     arms = collect(runs, labels, requested)

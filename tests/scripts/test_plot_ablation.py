@@ -137,6 +137,25 @@ def test_runs_from_several_directories(sweep, tmp_path):
     }
 
 
+def test_pipeline_stages_group_by_directory_name(tmp_path):
+    """--arms dirname: the same stage of one pipeline per seed is one arm, whatever its
+    overrides (a checkpoint path that names the seed's pipeline)."""
+    for seed in SEEDS:
+        for stage, arm in (("rl_zero", "r1_zero"), ("rl_cold_start", "lang_consistency")):
+            run = tmp_path / f"pipeline_seed{seed}" / stage
+            write_metrics(run / "logs" / "metrics.csv", arm, seed)
+            (run / ".hydra").mkdir()
+            path = f"model.path={tmp_path}/pipeline_seed{seed}/cold_start/checkpoint"
+            overrides = ["stage=grpo", f"seed={seed}"] + ([path] if arm != "r1_zero" else [])
+            (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    out = tmp_path / "stages.png"
+    result = run_script(tmp_path, "--arms", "dirname", "--out", out, "--metrics", "val/accuracy")
+    assert result.returncode == 0, result.stderr
+    finals = json.loads(out.with_suffix(".json").read_text())
+    assert set(finals) == {"rl_zero", "rl_cold_start"}
+    assert finals["rl_zero"]["val/accuracy"]["seeds"] == 2
+
+
 def test_directory_without_runs_fails_naming_it(sweep, tmp_path):
     empty = tmp_path / "empty_sweep"
     empty.mkdir()
@@ -187,5 +206,15 @@ def test_seed_band_uses_steps_every_seed_logged():
 
 def test_final_value_is_each_seeds_last_value():
     final = plot_ablation.final_value([{0: 1.0, 5: 2.0}, {0: 0.0, 3: 4.0}])
-    assert final == {"mean": 3.0, "std": pytest.approx(2**0.5), "seeds": 2}
-    assert plot_ablation.final_value([{0: 1.0}]) == {"mean": 1.0, "std": 0.0, "seeds": 1}
+    assert final == {
+        "mean": 3.0,
+        "std": pytest.approx(2**0.5),
+        "se": pytest.approx(1.0),
+        "seeds": 2,
+    }
+    assert plot_ablation.final_value([{0: 1.0}]) == {
+        "mean": 1.0,
+        "std": 0.0,
+        "se": 0.0,
+        "seeds": 1,
+    }
