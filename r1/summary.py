@@ -16,6 +16,8 @@ HEADLINE_METRICS = (
     "val/stop_rate",
     "val/completion_len",
     "val/loss",
+    "val/pair_accuracy",  # stage=rm
+    "val/margin",
 )
 TREND_STEPS = 5  # the training reward's first and last steps compared in the summary
 

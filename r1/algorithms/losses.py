@@ -1,5 +1,6 @@
-"""The supervised losses: SFT's next-token NLL and the PRM's step BCE (the RL objective's
-pieces: r1.algorithms.objectives)."""
+"""The supervised losses: SFT's next-token NLL, the PRM's step BCE and the outcome reward
+model's pairwise (Bradley-Terry) and pointwise losses (the RL objective's pieces:
+r1.algorithms.objectives)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,26 @@ def step_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> 
     per_step = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")
     weights = mask.float()
     return (per_step * weights).sum() / weights.sum().clamp(min=1)
+
+
+def bradley_terry_loss(
+    chosen: torch.Tensor, rejected: torch.Tensor, margin: torch.Tensor | float | None = None
+) -> torch.Tensor:
+    """Pairwise reward-model loss, mean over pairs of -log sigmoid(chosen - rejected - margin):
+    the negative log-likelihood that the chosen response is preferred under the Bradley-Terry
+    model. `margin` (Llama 2's) asks for a gap of at least that much; None is no margin.
+
+    chosen, rejected: [P] the reward model's scores of each pair's two responses; margin: [P]
+    or a float. Computed in fp32 whatever the scores' dtype."""
+    difference = chosen.float() - rejected.float()
+    if margin is not None:
+        difference = difference - torch.as_tensor(margin, dtype=torch.float32, device=chosen.device)
+    return -F.logsigmoid(difference).mean()
+
+
+def pointwise_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Pointwise reward-model loss (a safety classifier): binary cross-entropy of each
+    response's score, read as a logit, against its 0/1 label, mean over responses.
+
+    logits: [N]; labels: [N] in {0, 1}. In fp32."""
+    return F.binary_cross_entropy_with_logits(logits.float(), labels.float())

@@ -258,6 +258,28 @@ def load_reward_model(
     )
 
 
+def classifier_from_policy(
+    auto_class, policy: torch.nn.Module, kind: str, pad_token_id: int | None = None
+) -> torch.nn.Module:
+    """A new one-output classifier of `auto_class` on the policy's backbone (the PRM, the
+    outcome reward model): the same architecture, the backbone's weights copied, a freshly
+    initialised head. `pad_token_id`, when given, goes into its config: a sequence classifier
+    reads its score at the last token that is not padding."""
+    if hasattr(policy, "get_base_model"):
+        raise ConfigError(f"model.lora: {kind} training takes a full model; set model.lora=null")
+    config = copy.deepcopy(policy.config)
+    config.num_labels = 1
+    config.architectures = None
+    if pad_token_id is not None:
+        config.pad_token_id = pad_token_id
+    classifier = auto_class.from_config(config, dtype=policy.dtype)
+    backbone = getattr(classifier, classifier.base_model_prefix)
+    backbone.load_state_dict(policy.get_decoder().state_dict())
+    if getattr(policy, "is_activation_checkpointing", False):
+        classifier.gradient_checkpointing_enable({"use_reentrant": False})
+    return classifier.to(next(policy.parameters()).device)
+
+
 def load_classifier(auto_class, kind: str, name, path, dtype, seed, device):
     """A one-output classifier of `auto_class` by built-in name, hub id or directory."""
     torch_dtype = resolve_dtype(dtype)

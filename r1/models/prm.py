@@ -15,7 +15,6 @@ process supervision (`ProcessRewards`) and by test-time search (r1.search.search
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +22,7 @@ from typing import Any
 import torch
 
 from r1.algorithms.padding import pad_right
-from r1.checks import ConfigError
-from r1.models.loading import LoadOnFirstUse, load_classifier, log
+from r1.models.loading import LoadOnFirstUse, classifier_from_policy, load_classifier, log
 from r1.text import STEP_SEPARATOR, THINK_START, completion_steps
 
 
@@ -91,17 +89,7 @@ def prm_from_policy(policy: torch.nn.Module) -> torch.nn.Module:
     one output, the backbone's weights copied, a freshly initialised head."""
     from transformers import AutoModelForTokenClassification
 
-    if hasattr(policy, "get_base_model"):
-        raise ConfigError("model.lora: PRM training takes a full model; set model.lora=null")
-    config = copy.deepcopy(policy.config)
-    config.num_labels = 1
-    config.architectures = None
-    prm = AutoModelForTokenClassification.from_config(config, dtype=policy.dtype)
-    backbone = getattr(prm, prm.base_model_prefix)
-    backbone.load_state_dict(policy.get_decoder().state_dict())
-    if getattr(policy, "is_activation_checkpointing", False):
-        prm.gradient_checkpointing_enable({"use_reentrant": False})
-    return prm.to(next(policy.parameters()).device)
+    return classifier_from_policy(AutoModelForTokenClassification, policy, "PRM")
 
 
 def load_prm(

@@ -5,6 +5,7 @@ from r1.modules.grpo import GRPOModule
 from r1.modules.opd import OPDModule
 from r1.modules.ppo import PPOModule
 from r1.modules.prm import PRMModule
+from r1.modules.reward_model import RewardModelModule
 from r1.modules.rl import RLModule
 from r1.modules.sft import SFTModule
 
@@ -14,6 +15,7 @@ __all__ = [
     "PPOModule",
     "PRMModule",
     "ReasoningModule",
+    "RewardModelModule",
     "RLModule",
     "SFTModule",
 ]

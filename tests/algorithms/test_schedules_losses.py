@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from r1.algorithms.losses import IGNORE_INDEX, next_token_nll
+from r1.algorithms.losses import IGNORE_INDEX, bradley_terry_loss, next_token_nll, pointwise_bce
 from r1.algorithms.schedules import warmup_cosine
 
 
@@ -35,3 +35,29 @@ def test_next_token_nll_ignores_masked_positions():
     expected = (math.log(4) + confident.item()) / 2
     assert next_token_nll(logits, labels).item() == pytest.approx(expected, rel=1e-6)
     assert next_token_nll(logits.bfloat16(), labels).dtype == torch.float32
+
+
+def test_bradley_terry_loss_hand_values():
+    chosen, rejected = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 1.0])
+    # (-log sigmoid(2) - log sigmoid(-1)) / 2 = (0.126928 + 1.313262) / 2
+    assert bradley_terry_loss(chosen, rejected).item() == pytest.approx(0.720095, abs=1e-6)
+    # a margin of 0.5 asks for more: (-log sigmoid(1.5) - log sigmoid(-1.5)) / 2
+    # = (0.201413 + 1.701413) / 2
+    assert bradley_terry_loss(chosen, rejected, margin=0.5).item() == pytest.approx(
+        0.951413, abs=1e-6
+    )
+    per_pair = torch.tensor([0.5, 0.5])
+    assert bradley_terry_loss(chosen, rejected, per_pair).item() == pytest.approx(
+        0.951413, abs=1e-6
+    )
+    assert bradley_terry_loss(chosen.bfloat16(), rejected.bfloat16()).dtype == torch.float32
+
+
+def test_pointwise_bce_hand_values():
+    # logit 0, label 1: ln 2 = 0.693147; logit ln 3 (p 0.75), label 0: -ln 0.25 = 1.386294;
+    # logit -2, label 0: -log sigmoid(2) = 0.126928
+    logits = torch.tensor([0.0, math.log(3.0), -2.0])
+    labels = torch.tensor([1.0, 0.0, 0.0])
+    assert pointwise_bce(logits, labels).item() == pytest.approx(
+        (0.693147 + 1.386294 + 0.126928) / 3, abs=1e-6
+    )

@@ -64,6 +64,7 @@ def bad_jsonl(tmp_path: Path) -> Path:
         (["model=hub", "model.name=/no/such/model"], "/no/such/model"),
         (["reward.terms.format.fn=formatt"], "reward 'formatt' is not registered; registered:"),
         (["checkpoint.every_n_steps=0"], "checkpoint.every_n_steps=0 must be >= 1"),
+        (["stage=rm", "rm.objective=listwise"], "data.objective='listwise' (stage=rm sets it"),
         (["stage=grpo", "rollout=vllm"], "rollout=vllm needs vLLM, which is not installed"),
         # Lightning's own settings, and the command line itself
         (["trainer.max_steps=abc"], "trainer.max_steps='abc' (str) must be an integer"),
@@ -82,6 +83,15 @@ def test_malformed_data_row_names_file_and_line(tmp_path):
     path = bad_jsonl(tmp_path)
     output = fails(tmp_path, "data=jsonl", f"data.source.path={path}")
     assert f"{path} line 2: not valid JSON" in output
+
+
+def test_a_bad_preference_row_names_file_line_and_value(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(
+        '{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": "a"}\n'
+    )
+    output = fails(tmp_path, "stage=rm", f"data.source.path={path}")
+    assert f"{path} line 2: field 'rejected' is missing" in output
 
 
 def test_an_unknown_model_name_offline_fails_at_once_with_the_built_in_names(tmp_path):

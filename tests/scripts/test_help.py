@@ -15,7 +15,7 @@ SCRIPTS = {
     "train": (
         "Train one stage of the DeepSeek-R1 recipe",
         "python scripts/train.py experiment=grpo_addition",
-        "  stage: distill, grpo, ppo, prm, sft  [sft]",
+        "  stage: distill, grpo, opd, ppo, prm, rm, sft  [sft]",
     ),
     "evaluate": (
         "Evaluate a model as the paper does",
