@@ -48,6 +48,11 @@ def split_problems(
             fresh = [
                 p for p in source.generate(num_train, batch_seed) if p.question not in held_out
             ]
+            if not fresh:
+                raise ConfigError(
+                    f"the {num_val} held-out problems take every question the task can pose: "
+                    "no training problem is left; lower data.num_val"
+                )
             train.extend(fresh[: num_train - len(train)])
             batch_seed += 10_007  # a new stream if the held-out set removed some
         return train, val

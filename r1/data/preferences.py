@@ -29,7 +29,8 @@ from typing import Any
 
 from r1.data.datamodule import SPLIT_SEED
 from r1.data.loaders import DataError, json_object, read_jsonl
-from r1.data.tasks import GENERAL_REQUESTS, GENERAL_TOPICS, _check_language
+from r1.data.problem import Problem
+from r1.data.tasks import GENERAL_REQUESTS, GENERAL_TOPICS, Task, _check_language
 
 log = logging.getLogger(__name__)
 
@@ -835,6 +836,26 @@ class PreferenceTask:
         return (
             self.generate(train, num_train, seed, objective),
             self.generate(val, num_val, SPLIT_SEED, objective),
+        )
+
+
+class GeneralAnswerTask(Task):
+    """General requests answered by the rules, without a chain of thought: the non-reasoning
+    part of DeepSeek-R1's stage-3 SFT data (data=sft_mixture). Each problem's response is in
+    `meta["completion"]`, which SFT trains on verbatim; it has no gold answer (`task="general"`)."""
+
+    def __init__(self, language: str = "en"):
+        self.language = _check_language(language)
+        self.requests = general_requests(language)
+        self.answers = PreferenceTask(language)
+
+    def sample(self, rng: random.Random) -> Problem:
+        request = rng.choice(self.requests)
+        return Problem(
+            question=request.question,
+            answer="",
+            task="general",
+            meta={"language": request.language, "completion": self.answers.good(request, rng)},
         )
 
 

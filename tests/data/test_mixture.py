@@ -95,3 +95,32 @@ def test_a_part_too_small_for_its_ratio_is_named(tmp_path):
     )
     with pytest.raises(ConfigError, match="parts.few has 4 training problems .* asks for 10"):
         mixture.split(num_train=20, num_val=2, seed=0)
+
+
+def test_the_shipped_mixture_mixes_worked_solutions_with_direct_answers(tmp_path, tokenizer):
+    from compose import compose_config
+    from hydra.utils import instantiate
+
+    cfg = compose_config(
+        ["stage=sft", "data=sft_mixture", "data.num_train=40", "data.num_val=6"], tmp_path
+    )
+    data = instantiate(cfg.data, tokenizer=tokenizer)
+    data.setup()
+    general = [p for p in data.train_problems if p.task == "general"]
+    assert len(data.train_problems) == 2 * 30 + 2 * 10  # ratio 3:1, two epochs each
+    assert len(general) == 20 and len({id(p) for p in general}) == 10
+    assert len(data.val_problems) == 6 and all(p.task == "arithmetic" for p in data.val_problems)
+    answer = data.target(general[0])
+    assert answer == general[0].meta["completion"] and "<think>" not in answer and answer.strip()
+    reasoning = next(p for p in data.train_problems if p.task == "arithmetic")
+    assert data.target(reasoning).startswith("<think>\n")
+    assert len(data.sft_examples(data.train_problems)) == 80
+
+
+def test_a_task_whose_questions_are_all_held_out_is_refused():
+    from r1.data.datamodule import split_problems
+    from r1.data.preferences import GeneralAnswerTask, general_requests
+
+    everything = len(general_requests("en")) * 20  # draws that surely cover every question
+    with pytest.raises(ConfigError, match="take every question the task can pose"):
+        split_problems(GeneralAnswerTask("en"), num_train=5, num_val=everything, seed=0)
