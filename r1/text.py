@@ -173,3 +173,48 @@ def steps_text(steps: Sequence[str]) -> str:
     """The completion text that holds `steps`, each ended by the separator, so the policy
     starts the next step afresh: ["a", "b"] -> "<think>\\na\\nb\\n"."""
     return THINK_START + "".join(step + STEP_SEPARATOR for step in steps)
+
+
+# -- answers to general requests: the rules a reward model learns -----------------------------
+
+_SENTENCE_END = re.compile(r"[.!?。！？]+")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+GENERAL_RULES = ("empty", "language", "length", "repetition")
+
+
+def count_sentences(text: str) -> int:
+    """Sentences in `text`: runs of . ! ? (or 。！？), plus an unterminated tail."""
+    text = text.strip()
+    if not text:
+        return 0
+    ends = len(_SENTENCE_END.findall(text))
+    return ends + (0 if _SENTENCE_END.fullmatch(text[-1]) else 1)
+
+
+def has_language_characters(text: str, language: str) -> bool:
+    """Whether `text` holds any character of `language`'s script (CJK for zh, Latin for en)."""
+    return bool((_CJK if language == "zh" else _LATIN).search(text))
+
+
+def repeated_pieces(text: str) -> list[str]:
+    """The sentences or comma-separated phrases of `text` that occur in it more than once."""
+    pieces = {p.strip() for p in re.split(r"[.!?,:。！？，：]+", text) if len(p.strip()) > 1}
+    return sorted(p for p in pieces if text.count(p) > 1)
+
+
+def broken_rules(answer: str, language: str, sentences: int | None) -> list[str]:
+    """The rules of GENERAL_RULES an answer to a general request breaks: empty; not in the
+    request's language (no character of its script, or any of the other's: en | zh); not the
+    number of sentences asked (None: not checked); a sentence or phrase repeated."""
+    if not answer.strip():
+        return ["empty"]
+    other = "en" if language == "zh" else "zh"
+    broken = []
+    if not has_language_characters(answer, language) or has_language_characters(answer, other):
+        broken.append("language")
+    if sentences is not None and count_sentences(answer) != sentences:
+        broken.append("length")
+    if repeated_pieces(answer):
+        broken.append("repetition")
+    return broken

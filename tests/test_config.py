@@ -41,6 +41,13 @@ REQUIRED = {
         "reward.terms.prm.params.path=null",
         "reward.terms.prm.params.name=tiny",
     ],
+    ("reward", "helpful_harmless"): [
+        "reward.terms.helpful.params.name=tiny",
+        "reward.terms.helpful.params.path=null",
+        "reward.terms.harmless.params.name=tiny",
+        "reward.terms.harmless.params.path=null",
+        "reward.terms.helpful.start_step=0",
+    ],
     ("reward", "all_scenarios"): [
         "reward.terms.preference.params.name=tiny",
         "reward.terms.preference.start_step=0",
@@ -167,9 +174,9 @@ def test_every_reward_config_scores(option, tmp_path):
             RewardSample("no idea", gold="5", num_tokens=64, max_tokens=64, truncated=True),
         ]
     )
-    assert set(out.terms) == set(cfg.reward.terms)
+    assert set(out.terms) == {key for key, term in cfg.reward.terms.items() if term is not None}
     assert not any(out.errors.values())
-    if option not in ("reward_model", "code", "all_scenarios"):
+    if option not in ("reward_model", "code", "all_scenarios", "helpful_harmless"):
         # (a random reward model / no tests: no ordering; all_scenarios routes by task, and
         # the second sample has none)
         assert out.total[0] > out.total[1]

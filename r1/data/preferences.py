@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,14 @@ from typing import Any
 from r1.data.datamodule import SPLIT_SEED
 from r1.data.loaders import DataError, json_object, read_jsonl
 from r1.data.problem import Problem
-from r1.data.tasks import GENERAL_REQUESTS, GENERAL_TOPICS, Task, _check_language
+from r1.data.tasks import (
+    GENERAL_REQUESTS,
+    GENERAL_TOPICS,
+    REQUEST_KINDS,
+    SENTENCES_ASKED,
+    Task,
+    _check_language,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,46 +70,8 @@ class LabelledResponse:
 
 PreferenceRow = PreferencePair | LabelledResponse
 
-# -- the rules, as the tests and a reader check them ------------------------------------------
-
-_SENTENCE_END = re.compile(r"[.!?。！？]+")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_LATIN = re.compile(r"[A-Za-z]")
-
-
-def count_sentences(text: str) -> int:
-    """Sentences in `text`: runs of . ! ? (or 。！？), plus an unterminated tail."""
-    text = text.strip()
-    if not text:
-        return 0
-    ends = len(_SENTENCE_END.findall(text))
-    return ends + (0 if _SENTENCE_END.fullmatch(text[-1]) else 1)
-
-
-def has_language_characters(text: str, language: str) -> bool:
-    """Whether `text` holds any character of `language`'s script (CJK for zh, Latin for en)."""
-    return bool((_CJK if language == "zh" else _LATIN).search(text))
-
-
-def repeated_pieces(text: str) -> list[str]:
-    """The sentences or comma-separated phrases of `text` that occur in it more than once."""
-    pieces = {p.strip() for p in re.split(r"[.!?,:。！？，：]+", text) if len(p.strip()) > 1}
-    return sorted(p for p in pieces if text.count(p) > 1)
-
-
 # -- the phrase banks -------------------------------------------------------------------------
 
-SENTENCES_ASKED = {"friendly": 1, "tip": 1, "child": 2, "reply": 2}
-# Each general request (r1.data.tasks.GENERAL_REQUESTS) and the kind of answer it asks for.
-REQUEST_KINDS = {
-    "Write one friendly sentence about {topic}.": "friendly",
-    "Give a short tip about {topic}.": "tip",
-    "Describe {topic} to a child in two sentences.": "child",
-    "Write a polite reply to a friend who asked about {topic}.": "reply",
-    "用一句友好的话谈谈{topic}。": "friendly",
-    "给出一个关于{topic}的小建议。": "tip",
-    "用两句话向孩子介绍{topic}。": "child",
-}
 SEPARATORS = {"en": " ", "zh": ""}  # between sentences
 PHRASE_SEPARATORS = {"en": ", ", "zh": "，"}
 

@@ -338,6 +338,18 @@ GENERAL_REQUESTS = {
         "用两句话向孩子介绍{topic}。",
     ),
 }
+# The kind of answer each general request asks for, and how many sentences that is: the rules
+# the preference generator follows (r1.data.preferences) and the `general_rules` term checks.
+REQUEST_KINDS = {
+    "Write one friendly sentence about {topic}.": "friendly",
+    "Give a short tip about {topic}.": "tip",
+    "Describe {topic} to a child in two sentences.": "child",
+    "Write a polite reply to a friend who asked about {topic}.": "reply",
+    "用一句友好的话谈谈{topic}。": "friendly",
+    "给出一个关于{topic}的小建议。": "tip",
+    "用两句话向孩子介绍{topic}。": "child",
+}
+SENTENCES_ASKED = {"friendly": 1, "tip": 1, "child": 2, "reply": 2}
 GENERAL_TOPICS = {
     "en": (
         "the weather",
@@ -368,7 +380,9 @@ class GeneralTask(Task):
         language = _draw_language(self.language, rng)
         request = rng.choice(GENERAL_REQUESTS[language])
         question = request.format(topic=rng.choice(GENERAL_TOPICS[language]))
-        return Problem(question=question, answer="", task="general", meta={"language": language})
+        sentences = SENTENCES_ASKED[REQUEST_KINDS[request]]
+        meta = {"language": language, "sentences": sentences}
+        return Problem(question=question, answer="", task="general", meta=meta)
 
 
 class MixtureTask(Task):

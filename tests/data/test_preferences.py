@@ -13,29 +13,21 @@ from r1.data.loaders import DataError
 from r1.data.preference_data import PreferenceDataModule
 from r1.data.preferences import (
     FOLLOWS_RULES,
-    SENTENCES_ASKED,
     VIOLATIONS,
     LabelledResponse,
     PreferencePair,
     PreferenceSource,
     PreferenceTask,
-    count_sentences,
-    has_language_characters,
     read_preference_rows,
-    repeated_pieces,
 )
-from r1.data.tasks import GeneralTask
+from r1.data.tasks import SENTENCES_ASKED, GeneralTask
+from r1.text import broken_rules, count_sentences, has_language_characters, repeated_pieces
 
 OTHER = {"en": "zh", "zh": "en"}
 
 
 def follows_rules(answer: str, language: str, kind: str) -> bool:
-    return (
-        bool(answer.strip())
-        and not has_language_characters(answer, OTHER[language])
-        and count_sentences(answer) == SENTENCES_ASKED[kind]
-        and not repeated_pieces(answer)
-    )
+    return not broken_rules(answer, language, SENTENCES_ASKED[kind])
 
 
 def test_sentence_count_and_repetition_helpers():

@@ -235,3 +235,31 @@ def test_a_bad_score_on_fails_when_the_reward_is_built():
     params = {"scorer": RecordingScorer(), "score_on": "answer"}
     with pytest.raises(ConfigError, match="'preference'.*score_on='answer'; valid: full, summary"):
         CompositeReward({"preference": {"fn": "reward_model", "params": params}}, workers=0)
+
+
+@pytest.mark.parametrize(
+    "completion,language,sentences,value",
+    [
+        ("Sunny days make me smile.", "en", 1, 1.0),
+        ("Sunny days make me smile. I love them.", "en", 1, 2 / 3),  # one sentence too many
+        ("Sunny days, sunny days, sunny days.", "en", 1, 2 / 3),  # a repeated phrase
+        ("晴天让我很开心。", "en", 1, 2 / 3),  # not the request's language
+        ("晴天让我很开心。", "zh", 1, 1.0),
+        (
+            "<think>The user wants one line.</think>\n<answer>Sunny days are lovely.</answer>",
+            "en",
+            1,
+            1.0,
+        ),
+        ("<think>晴天</think>   ", "zh", 1, 0.0),  # nothing after the thinking
+        ("Rain. Rain. Rain.", "en", None, 0.5),  # no length asked: language and repetition
+    ],
+)
+def test_general_rules_checks_what_a_reader_is_shown(completion, language, sentences, value):
+    from r1.rewards.general import general_rules
+
+    meta = {"language": language, "sentences": sentences}
+    assert general_rules(RewardSample(completion, task="general", meta=meta)) == pytest.approx(
+        value
+    )
+    assert general_rules(RewardSample(completion, task="general")) is None  # language unknown
