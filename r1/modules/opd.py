@@ -26,7 +26,7 @@ import torch
 from r1.algorithms.distillation import reverse_kl, reverse_kl_advantages
 from r1.checks import ConfigError
 from r1.modules.rl import RLModule, UpdateBatch
-from r1.rollout.producer import RolloutProducer, ScoredRollout
+from r1.rollout.producer import ScoredRollout
 
 
 class OPDModule(RLModule):
@@ -65,16 +65,6 @@ class OPDModule(RLModule):
     def networks(self) -> list[torch.nn.Module]:
         teacher = [self.teacher_model] if self.teacher_model is not None else []
         return super().networks() + teacher
-
-    def make_producer(self, engine) -> RolloutProducer:
-        return RolloutProducer(
-            engine,
-            self.reward,
-            self.sampling,
-            self.group_size,
-            advantage=None,  # the teacher gives them, per token (`prepare`)
-            sample_every=self.sample_table_every,
-        )
 
     def prepare(self, scored: ScoredRollout, batch: UpdateBatch) -> None:
         rollout = batch.rollout

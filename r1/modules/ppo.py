@@ -34,7 +34,7 @@ from r1.algorithms.ppo import (
 from r1.checks import ConfigError, check_float, check_int
 from r1.models.value import ValueModel
 from r1.modules.rl import RLModule, UpdateBatch
-from r1.rollout.producer import RolloutProducer, ScoredRollout
+from r1.rollout.producer import ScoredRollout
 from r1.rollout.types import select_groups
 
 
@@ -78,16 +78,6 @@ class PPOModule(RLModule):
         self.critic_lr = critic_lr
         self.critic_model = critic_model  # None: a copy of the policy backbone
         self.critic: ValueModel | None = None
-
-    def make_producer(self, engine) -> RolloutProducer:
-        return RolloutProducer(
-            engine,
-            self.reward,
-            self.sampling,
-            self.group_size,
-            advantage=None,  # the critic's: computed in prepare()
-            sample_every=self.sample_table_every,
-        )
 
     def setup(self, stage: str) -> None:
         super().setup(stage)

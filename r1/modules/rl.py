@@ -210,7 +210,16 @@ class RLModule(ReasoningModule):
 
     # -- what subclasses supply -------------------------------------------------------------
     def make_producer(self, engine) -> RolloutProducer:
-        raise NotImplementedError
+        """Generates and scores each batch. By default it computes no advantages (zeros):
+        `prepare` does (PPO: its critic's GAE; on-policy distillation: the teacher's)."""
+        return RolloutProducer(
+            engine,
+            self.reward,
+            self.sampling,
+            self.group_size,
+            advantage=None,
+            sample_every=self.sample_table_every,
+        )
 
     def prepare(self, scored: ScoredRollout, batch: UpdateBatch) -> None:
         """Fill `batch` (advantages, extras) once per generation batch, without gradients."""

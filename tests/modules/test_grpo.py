@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from grpo_fixtures import fixed_rollout, make_module
+from grpo_fixtures import fixed_rollout, make_module, token_logprobs
 from run_files import metrics_rows
 
 from r1.checks import ConfigError
@@ -24,16 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def logprob_sums(model, rollout):
-    with torch.no_grad():
-        lp, _ = completion_logprobs(
-            model,
-            rollout.prompt_ids,
-            rollout.prompt_mask,
-            rollout.completion_ids,
-            rollout.completion_mask,
-            rollout.group_size,
-        )
-    return (lp * rollout.completion_mask).sum(1)
+    return token_logprobs(model, rollout).sum(1)
 
 
 def test_one_step_raises_the_positive_and_lowers_the_negative_completion():

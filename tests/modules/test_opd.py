@@ -8,29 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from grpo_fixtures import fixed_rollout, make_module
+from grpo_fixtures import fixed_rollout, make_module, token_logprobs
 from run_files import metrics_rows
 
 from r1.checks import ConfigError
 from r1.models import load_model
-from r1.models.forward import completion_logprobs
 from r1.modules import OPDModule
 from r1.rollout.producer import ScoredRollout
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def token_logprobs(model, rollout):
-    with torch.no_grad():
-        logprobs, _ = completion_logprobs(
-            model,
-            rollout.prompt_ids,
-            rollout.prompt_mask,
-            rollout.completion_ids,
-            rollout.completion_mask,
-            rollout.group_size,
-        )
-    return logprobs * rollout.completion_mask
 
 
 def test_an_update_moves_the_student_along_the_teachers_per_token_advantages():

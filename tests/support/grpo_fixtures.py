@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from r1.models import load_model
+from r1.models.forward import completion_logprobs
 from r1.modules import GRPOModule
 from r1.rewards import CompositeReward
 from r1.rollout.hf import HFRolloutEngine
@@ -35,3 +36,17 @@ def make_module(model, tokenizer, optimizer=None, module_class=GRPOModule, **kwa
     module.all_gather = lambda t: t
     module.log = lambda *a, **k: None
     return module
+
+
+def token_logprobs(model, rollout) -> torch.Tensor:
+    """[N, C] log-probs of the rollout's completion tokens under `model`, 0 on padding."""
+    with torch.no_grad():
+        logprobs, _ = completion_logprobs(
+            model,
+            rollout.prompt_ids,
+            rollout.prompt_mask,
+            rollout.completion_ids,
+            rollout.completion_mask,
+            rollout.group_size,
+        )
+    return logprobs * rollout.completion_mask
