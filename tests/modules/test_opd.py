@@ -42,6 +42,27 @@ def test_an_update_moves_the_student_along_the_teachers_per_token_advantages():
     assert module.teacher_tokens == prompt + int(rollout.completion_mask.sum())
 
 
+def test_the_loss_is_minus_the_mean_advantage_by_hand():
+    """mu = 1: the ratio is 1, so PPO's clipped loss per token is -A_t, and GRPO's
+    seq_mean_token_mean averages it over each completion's tokens, then over completions:
+    loss = mean_i mean_t (log pi_student - log pi_teacher), a per-sequence reverse-KL estimate."""
+    student, tokenizer = load_model("tiny", seed=3)
+    teacher, _ = load_model("tiny", seed=5)
+    rollout = fixed_rollout(tokenizer)
+    module = make_module(
+        student, tokenizer, module_class=OPDModule, teacher={"name": "tiny", "seed": 5}
+    )
+    module.teacher_model = teacher.eval().requires_grad_(False)
+    gap = token_logprobs(student, rollout) - token_logprobs(teacher, rollout)
+    mask = rollout.completion_mask.float()
+    expected = float(((gap * mask).sum(1) / mask.sum(1)).mean())
+    metrics, _ = module.train_on(ScoredRollout(rollout, torch.zeros(2), torch.zeros(2)))
+    assert metrics["train/loss"] == pytest.approx(expected, abs=1e-5)
+    assert metrics["train/reverse_kl"] == pytest.approx(
+        float((gap * mask).sum() / mask.sum()), abs=1e-5
+    )
+
+
 def test_a_teacher_is_required():
     model, tokenizer = load_model("tiny")
     with pytest.raises(ConfigError, match="needs a teacher, e.g. module.teacher.path="):
