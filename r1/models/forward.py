@@ -197,6 +197,8 @@ def completion_logprobs(
         )
         attention = torch.cat([prompt_mask.repeat_interleave(n, 0), completion_mask], dim=1)
         first = prefix_logits.repeat_interleave(n, 0)  # [N, 1, V]: what predicts token 0
+        if length == 1:  # every completion is one token (an EOS at once): nothing follows it
+            return token_logprobs_and_entropy(first, completion_ids, temperature, entropy_grad)
         rest = {
             "input_ids": completion_ids[:, :-1],
             "attention_mask": attention[:, :-1],

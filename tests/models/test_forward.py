@@ -94,6 +94,19 @@ def assert_same(chunked, plain, mask, values=1e-6, grads=1e-10):
         torch.testing.assert_close(got, want, atol=atol, rtol=0, msg=name or None)
 
 
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_one_token_completions_with_a_shared_prefix(tiny, batch, chunk):
+    """A batch whose completions are all one token (a policy that stops at once: PPO collapsed
+    to it in a run) has no completion positions to run after the prompt's."""
+    prompt_ids, prompt_mask, completion_ids, completion_mask = batch
+    one_token = (prompt_ids, prompt_mask, completion_ids[:, :1], completion_mask[:, :1])
+    shared = forward_and_grads(tiny, one_token, chunk, shared_prefix=True)
+    full = forward_and_grads(tiny, one_token, chunk, shared_prefix=False)
+    assert shared[0].shape == (len(COMPLETION_LENGTHS), 1)
+    # (shared and full forwards differ by ~1e-7 of the largest gradient at any length)
+    assert_same(shared, full, completion_mask[:, :1], grads=1e-6)
+
+
 @pytest.mark.parametrize("chunk", [1, 5, 16, 41])  # 42 positions: none divides them
 @pytest.mark.parametrize("shared_prefix", [True, False])
 def test_chunked_equals_unchunked_in_values_and_gradients(tiny, batch, chunk, shared_prefix):
