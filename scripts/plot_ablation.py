@@ -320,7 +320,7 @@ def main() -> None:
     title = args.title or ", ".join(common_overrides(overrides)) or args.dirs[0].resolve().name
     plot(arms, metrics, runs_per_arm, out, title)
     table, finals = final_table(arms, metrics, runs_per_arm)
-    print(f"{len(runs)} runs, {len(arms)} arms; final values (mean ± std over seeds):")
+    print(f"{len(runs)} runs, {len(arms)} arms; final values (mean ± standard error over seeds):")
     print(table)
     out.with_suffix(".json").write_text(json.dumps(finals, indent=2) + "\n")
     print(f"wrote {out} and {out.with_suffix('.json')}")
