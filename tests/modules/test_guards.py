@@ -11,7 +11,7 @@ import pytest
 import torch
 from grpo_fixtures import fixed_rollout, make_module
 
-import r1.modules.grpo as grpo
+import r1.modules.rl as rl_module
 from r1.checks import ConfigError
 from r1.data.datamodule import ReasoningDataModule
 from r1.data.problem import Problem
@@ -69,14 +69,14 @@ def assert_unchanged(module, before):
 def test_grpo_non_finite_loss_skips_the_step(monkeypatch):
     module, rollout = adamw_module()
     before = snapshot(module)
-    real = grpo.aggregate_loss
-    monkeypatch.setattr(grpo, "aggregate_loss", lambda *a, **k: real(*a, **k) * float("nan"))
+    real = rl_module.aggregate_loss
+    monkeypatch.setattr(rl_module, "aggregate_loss", lambda *a, **k: real(*a, **k) * float("nan"))
     logged = train_once(module, rollout)
     assert_unchanged(module, before)
     assert logged["train/skipped_steps"] == 1.0
     assert "train/loss" not in logged  # no update was made: NaN metrics are not logged
 
-    monkeypatch.setattr(grpo, "aggregate_loss", real)
+    monkeypatch.setattr(rl_module, "aggregate_loss", real)
     logged = train_once(module, rollout)  # a healthy step afterwards trains normally
     assert not all(torch.equal(before[k], v) for k, v in module.model.state_dict().items())
     assert logged["train/skipped_steps"] == 1.0 and math.isfinite(logged["train/loss"])
@@ -93,8 +93,8 @@ def test_grpo_non_finite_gradient_skips_the_step():
 
 def test_grpo_stops_after_max_nonfinite_steps_in_a_row(monkeypatch):
     module, rollout = adamw_module(max_nonfinite_steps=2)
-    real = grpo.aggregate_loss
-    monkeypatch.setattr(grpo, "aggregate_loss", lambda *a, **k: real(*a, **k) * float("inf"))
+    real = rl_module.aggregate_loss
+    monkeypatch.setattr(rl_module, "aggregate_loss", lambda *a, **k: real(*a, **k) * float("inf"))
     train_once(module, rollout)
     with pytest.raises(NonFiniteError, match="non-finite .* in 2 consecutive steps"):
         train_once(module, rollout)
