@@ -101,6 +101,32 @@ def _chinese_solution(solution: str) -> str:
     return "\n".join(f"{'再算' if i else '先算'} {step}" for i, step in enumerate(steps))
 
 
+def _english_solution(solution: str) -> str:
+    """Worked steps with English connectives, mirroring ``_chinese_solution``."""
+    steps = solution.split("\n")
+    if len(steps) == 1:
+        return f"Compute {steps[0]}"
+    return "\n".join(f"{'Then' if i else 'First'} {step}" for i, step in enumerate(steps))
+
+
+SOLUTION_LANGUAGES = ("question", "en", "zh", "mixed")
+
+
+def _written_solution(
+    solution: str, question_language: str, solution_language: str, rng: random.Random
+) -> str:
+    """The worked steps as written out. "question": in the question's language (Chinese
+    connectives for Chinese questions, bare steps for English ones); "en" or "zh": with that
+    language's connectives whatever the question's; "mixed": one of the two drawn per problem
+    from ``rng``, independent of the question's language (a chain of thought that switches
+    language, as R1-Zero's did)."""
+    if solution_language == "question":
+        return _chinese_solution(solution) if question_language == "zh" else solution
+    if solution_language == "mixed":
+        solution_language = rng.choice(("en", "zh"))
+    return _chinese_solution(solution) if solution_language == "zh" else _english_solution(solution)
+
+
 def _check_language(language: str) -> str:
     if language not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}")
@@ -146,7 +172,9 @@ class ArithmeticTask(Task):
     ``num_ops`` is the number of operations, or a list of them drawn per problem: the
     problem's difficulty level (``meta["level"]``). ``language`` is "en", "zh" or "mixed"
     (per problem); English questions use ``question_format``, Chinese ones
-    ``question_format_zh``, with worked solutions in kind.
+    ``question_format_zh``, with worked solutions in kind. ``solution_language`` decouples
+    the worked solution's language from the question's ("en", "zh", or "mixed": drawn per
+    problem), to make cold-start data whose reasoning mixes languages.
     """
 
     def __init__(
@@ -157,6 +185,7 @@ class ArithmeticTask(Task):
         question_format: str = "What is {expression}?",
         language: str = "en",
         question_format_zh: str = "计算 {expression} 的值。",
+        solution_language: str = "question",
     ) -> None:
         if digits < 1:
             raise ValueError(f"digits must be >= 1, got {digits}")
@@ -171,6 +200,12 @@ class ArithmeticTask(Task):
         self.question_format = question_format
         self.language = _check_language(language)
         self.question_format_zh = question_format_zh
+        if solution_language not in SOLUTION_LANGUAGES:
+            raise ValueError(
+                f"solution_language must be one of {', '.join(SOLUTION_LANGUAGES)}, "
+                f"got {solution_language!r}"
+            )
+        self.solution_language = solution_language
 
     def _tree(self, rng: random.Random, num_ops: int) -> _Expr:
         if num_ops == 0:
@@ -190,7 +225,7 @@ class ArithmeticTask(Task):
         return Problem(
             question=question_format.format(expression=expression),
             answer=str(value),
-            solution=_chinese_solution(solution) if language == "zh" else solution,
+            solution=_written_solution(solution, language, self.solution_language, rng),
             task="arithmetic",
             meta={"expression": expression, "language": language, "level": level},
         )
@@ -237,7 +272,7 @@ class MultiplicationTask(Task):
         return Problem(
             question=question_format.format(a=a, b=b),
             answer=str(a * b),
-            solution=_chinese_solution(solution) if language == "zh" else solution,
+            solution=_written_solution(solution, language, "question", rng),
             task="arithmetic",
             meta={"expression": f"{a} * {b}", "language": language, "level": level},
         )
@@ -319,7 +354,7 @@ class CountdownTask(Task):
         return Problem(
             question=question_format.format(numbers=numbers, target=target),
             answer=expression,
-            solution=_chinese_solution(solution) if language == "zh" else solution,
+            solution=_written_solution(solution, language, "question", rng),
             task="countdown",
             meta={"numbers": numbers, "target": target, "language": language, "level": level},
         )

@@ -337,3 +337,62 @@ def test_long_multiplication_by_level_with_partial_products() -> None:
         if units
         else f"{a} * {tens * 10} = {a * b}"
     )
+
+
+EN_STEP = re.compile(r"(First|Then|Compute) (.+)")
+
+
+def en_replay(solution: str, operands: list[int]) -> int:
+    """``zh_replay`` for English connectives: First, then Then (Compute alone)."""
+    lines = solution.split("\n")
+    steps = []
+    for i, line in enumerate(lines):
+        match = EN_STEP.fullmatch(line)
+        assert match, f"malformed step {line!r}"
+        expected = "Compute" if len(lines) == 1 else ("Then" if i else "First")
+        assert match.group(1) == expected, line
+        steps.append(match.group(2))
+    return replay("\n".join(steps), operands)
+
+
+@pytest.mark.parametrize("solution_language", ["en", "zh"])
+def test_solution_language_overrides_the_questions(solution_language: str) -> None:
+    task = ArithmeticTask(num_ops=[1, 3], language="mixed", solution_language=solution_language)
+    for p in task.generate(100, seed=3):
+        operands = [int(n) for n in re.findall(r"\d+", p.meta["expression"])]
+        replayed = (en_replay if solution_language == "en" else zh_replay)(p.solution, operands)
+        assert replayed == int(p.answer)
+        assert language_consistency(p.solution, solution_language) == 1.0
+    # the question and its gold answer are those of the default task: only the solution differs
+    default = ArithmeticTask(num_ops=[1, 3], language="mixed").generate(100, seed=3)
+    assert [(p.question, p.answer) for p in task.generate(100, seed=3)] == [
+        (p.question, p.answer) for p in default
+    ]
+
+
+def test_mixed_solution_language_is_drawn_independently_of_the_question() -> None:
+    problems = ArithmeticTask(num_ops=2, language="mixed", solution_language="mixed").generate(
+        400, seed=6
+    )
+    pairs = Counter((p.meta["language"], "zh" if CJK.search(p.solution) else "en") for p in problems)
+    # all four (question, solution) language pairs, each near a quarter of 400
+    assert set(pairs) == {("en", "en"), ("en", "zh"), ("zh", "en"), ("zh", "zh")}
+    assert min(pairs.values()) > 70, pairs
+    mismatched = [p for p in problems if (p.meta["language"] == "zh") != bool(CJK.search(p.solution))]
+    for p in mismatched:
+        assert language_consistency(p.solution, p.meta["language"]) == 0.0
+    assert problems == ArithmeticTask(
+        num_ops=2, language="mixed", solution_language="mixed"
+    ).generate(400, seed=6)
+
+
+def test_default_solution_language_keeps_the_problem_stream() -> None:
+    # "question" draws nothing: the stream (and every earlier experiment's data) is unchanged
+    explicit = ArithmeticTask(language="mixed", solution_language="question").generate(50, seed=9)
+    assert explicit == ArithmeticTask(language="mixed").generate(50, seed=9)
+
+
+@pytest.mark.parametrize("bad", ["match", "EN", None, "fr"])
+def test_bad_solution_language_raises(bad) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"got {bad!r}")):
+        ArithmeticTask(solution_language=bad)
