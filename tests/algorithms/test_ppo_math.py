@@ -37,6 +37,27 @@ def test_gae_with_gamma_and_lambda_one_is_reward_to_go_minus_value():
     torch.testing.assert_close(advantages, torch.tensor([[1.5, 1.0, 1.0]]))
 
 
+def test_a_constant_reward_with_lambda_below_one_favours_short_completions():
+    # Why PPO collapsed to one-token answers on the design card's task
+    # (docs/results/ablation_grpo_vs_ppo.md): every sample scored the same 1.0 (the language
+    # term), the critic knew nothing yet (V = 0), and GAE with lambda 0.95 gives a token
+    # lam^(tokens to the end). Completions of 2 and 4 tokens:
+    #   short: A = [0.95, 1];  long: A = [0.857375, 0.9025, 0.95, 1]
+    # mean over the 6 tokens 0.943313; whitening makes the long completion's first token
+    # negative (0.857 < mean) and the short one's positive: stopping early is reinforced.
+    rewards = torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    advantages, _ = gae(rewards, torch.zeros(2, 4), mask, gamma=1.0, lam=0.95)
+    expected = torch.tensor([[0.95, 1.0, 0.0, 0.0], [0.857375, 0.9025, 0.95, 1.0]])
+    torch.testing.assert_close(advantages, expected)
+    white = whiten(advantages, mask)
+    assert white[0, 0] > 0 > white[1, 0]
+    # lambda 1 gives every token the same advantage, so whitening leaves no preference
+    flat, _ = gae(rewards, torch.zeros(2, 4), mask, gamma=1.0, lam=1.0)
+    torch.testing.assert_close(flat, mask.float())
+    torch.testing.assert_close(whiten(flat, mask), torch.zeros(2, 4))
+
+
 def test_token_rewards_put_the_score_on_the_last_token_and_the_kl_on_all():
     mask = torch.tensor([[1, 1, 1], [1, 1, 0], [0, 0, 0]])
     kl = torch.tensor([[0.1, 0.2, 0.3], [0.5, 0.5, 0.5], [1.0, 1.0, 1.0]])
