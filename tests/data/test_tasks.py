@@ -206,20 +206,26 @@ def test_generate_rejects_negative_n() -> None:
 
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-ZH_STEP = re.compile(r"(先算|再算|计算) (.+)")
+ZH_WORDS = ("计算", "先算", "再算")  # alone, on the first line, on the others
+EN_WORDS = ("Compute", "First", "Then")
 
 
-def zh_replay(solution: str, operands: list[int]) -> int:
-    """``replay`` for Chinese solutions: 先算 on the first line, 再算 on the others (计算 alone)."""
+def worded_replay(solution: str, operands: list[int], words: tuple[str, str, str]) -> int:
+    """``replay`` for solutions whose steps open with connectives: ``words`` = (alone, first,
+    then): the single step opens with ``alone``, else the first with ``first`` and the rest
+    with ``then``."""
+    alone, first, then = words
     lines = solution.split("\n")
     steps = []
     for i, line in enumerate(lines):
-        match = ZH_STEP.fullmatch(line)
-        assert match, f"malformed step {line!r}"
-        expected = "计算" if len(lines) == 1 else ("再算" if i else "先算")
-        assert match.group(1) == expected, line
-        steps.append(match.group(2))
+        expected = alone if len(lines) == 1 else (then if i else first)
+        assert line.startswith(expected + " "), f"step {line!r} does not open with {expected!r}"
+        steps.append(line[len(expected) + 1 :])
     return replay("\n".join(steps), operands)
+
+
+def zh_replay(solution: str, operands: list[int]) -> int:
+    return worded_replay(solution, operands, ZH_WORDS)
 
 
 def test_chinese_arithmetic_problems() -> None:
@@ -339,28 +345,14 @@ def test_long_multiplication_by_level_with_partial_products() -> None:
     )
 
 
-EN_STEP = re.compile(r"(First|Then|Compute) (.+)")
-
-
-def en_replay(solution: str, operands: list[int]) -> int:
-    """``zh_replay`` for English connectives: First, then Then (Compute alone)."""
-    lines = solution.split("\n")
-    steps = []
-    for i, line in enumerate(lines):
-        match = EN_STEP.fullmatch(line)
-        assert match, f"malformed step {line!r}"
-        expected = "Compute" if len(lines) == 1 else ("Then" if i else "First")
-        assert match.group(1) == expected, line
-        steps.append(match.group(2))
-    return replay("\n".join(steps), operands)
-
-
 @pytest.mark.parametrize("solution_language", ["en", "zh"])
 def test_solution_language_overrides_the_questions(solution_language: str) -> None:
     task = ArithmeticTask(num_ops=[1, 3], language="mixed", solution_language=solution_language)
     for p in task.generate(100, seed=3):
         operands = [int(n) for n in re.findall(r"\d+", p.meta["expression"])]
-        replayed = (en_replay if solution_language == "en" else zh_replay)(p.solution, operands)
+        replayed = worded_replay(
+            p.solution, operands, EN_WORDS if solution_language == "en" else ZH_WORDS
+        )
         assert replayed == int(p.answer)
         assert language_consistency(p.solution, solution_language) == 1.0
     # the question and its gold answer are those of the default task: only the solution differs
@@ -374,11 +366,15 @@ def test_mixed_solution_language_is_drawn_independently_of_the_question() -> Non
     problems = ArithmeticTask(num_ops=2, language="mixed", solution_language="mixed").generate(
         400, seed=6
     )
-    pairs = Counter((p.meta["language"], "zh" if CJK.search(p.solution) else "en") for p in problems)
+    pairs = Counter(
+        (p.meta["language"], "zh" if CJK.search(p.solution) else "en") for p in problems
+    )
     # all four (question, solution) language pairs, each near a quarter of 400
     assert set(pairs) == {("en", "en"), ("en", "zh"), ("zh", "en"), ("zh", "zh")}
     assert min(pairs.values()) > 70, pairs
-    mismatched = [p for p in problems if (p.meta["language"] == "zh") != bool(CJK.search(p.solution))]
+    mismatched = [
+        p for p in problems if (p.meta["language"] == "zh") != bool(CJK.search(p.solution))
+    ]
     for p in mismatched:
         assert language_consistency(p.solution, p.meta["language"]) == 0.0
     assert problems == ArithmeticTask(
