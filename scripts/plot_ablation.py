@@ -87,8 +87,8 @@ def read_overrides(run: Path) -> list[str]:
 def read_metrics(path: Path) -> dict[str, Series]:
     """Each metric column of a Lightning CSVLogger file as {step: value}.
 
-    Rows are sparse (train and val rows fill different columns); empty or non-numeric cells
-    are skipped, and a step logged twice keeps its last value.
+    Rows are sparse (train and val rows fill different columns); empty, non-numeric and NaN
+    (no signal that step) cells are skipped, and a step logged twice keeps its last value.
     """
     series: dict[str, Series] = {}
     with open(path, newline="") as f:
@@ -101,9 +101,11 @@ def read_metrics(path: Path) -> dict[str, Series]:
                 if name in ("step", "epoch") or name is None or not cell:
                     continue
                 try:
-                    series.setdefault(name, {})[step] = float(cell)
+                    value = float(cell)
                 except ValueError:
                     continue
+                if value == value:  # NaN: the metric had no signal at this step
+                    series.setdefault(name, {})[step] = value
     return series
 
 

@@ -74,9 +74,11 @@ def read_series(run_dir: Path) -> tuple[dict[str, list[tuple[float, float]]], bo
             if name in ("step", "epoch") or not cell:
                 continue
             try:
-                series.setdefault(name, []).append((x, float(cell)))
+                value = float(cell)
             except ValueError:
                 continue
+            if value == value:  # NaN: the metric had no signal at this step
+                series.setdefault(name, []).append((x, value))
     return series, bool(step_seconds)
 
 

@@ -207,6 +207,7 @@ class RLModule(ReasoningModule):
         # train/reward and its terms, one value per logged step of this process (the summary
         # compares the first steps with the last)
         self.reward_history: dict[str, list[float]] = {}
+        self._logged_step_metrics: set[str] = set()
 
     # -- what subclasses supply -------------------------------------------------------------
     def make_producer(self, engine) -> RolloutProducer:
@@ -679,14 +680,21 @@ class RLModule(ReasoningModule):
 
     def log_metrics(self, metrics: Mapping[str, float], num_prompts: int) -> None:
         """Log this step's metrics, reduced over data-parallel ranks first (see
-        r1.modules.parallel.reduce_metrics); NaN (no signal) is not logged."""
+        r1.modules.parallel.reduce_metrics). NaN is no signal this step (a term whose task had
+        no prompt in the batch): it is not logged, unless the metric was logged before, then
+        it is logged as NaN. Lightning logs a step metric's last value again on every step
+        until the epoch ends, so without the NaN a stale value would stand in for it."""
         if self.world_size > 1:
             metrics = reduce_metrics(self, metrics)
         for name, value in metrics.items():
-            if value == value:
-                self.log(name, value, batch_size=num_prompts, prog_bar=name in PROGRESS_BAR)
-                if name == "train/reward" or name.startswith("train/reward/"):
-                    self.reward_history.setdefault(name, []).append(float(value))
+            if value != value:
+                if name in self._logged_step_metrics:
+                    self.log(name, value, batch_size=num_prompts)
+                continue
+            self._logged_step_metrics.add(name)
+            self.log(name, value, batch_size=num_prompts, prog_bar=name in PROGRESS_BAR)
+            if name == "train/reward" or name.startswith("train/reward/"):
+                self.reward_history.setdefault(name, []).append(float(value))
 
     def _clip_gradients(self, optimizer) -> float | None:
         """Clip to max_grad_norm and return the norm before clipping (None when an fp16 grad

@@ -198,6 +198,14 @@ def test_read_metrics_sparse_rows(tmp_path):
     }
 
 
+def test_read_metrics_skips_nan_cells(tmp_path):
+    # RLModule.log_metrics writes NaN for a metric with no signal at a step (e.g. a term whose
+    # task had no prompt in the batch); it is a gap, not a value
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,train/reward/rules\n0,0,0.5\n0,1,nan\n0,2,0.75\n")
+    assert plot_ablation.read_metrics(path) == {"train/reward/rules": {0: 0.5, 2: 0.75}}
+
+
 def test_seed_band_uses_steps_every_seed_logged():
     steps, mean, low, high = plot_ablation.seed_band([{0: 1.0, 1: 2.0, 2: 3.0}, {0: 3.0, 1: 4.0}])
     assert steps == [0, 1]
