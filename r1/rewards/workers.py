@@ -51,17 +51,39 @@ def _serve(conn: Connection) -> None:
                 return  # the trainer is gone
 
 
+# A fresh worker imports torch, Lightning and math-verify (spawn re-imports the trainer's main
+# script too): about 5 s on an idle 2-core machine, and minutes when the machine is shared with
+# other training runs. The limit only catches a worker that hangs; one that dies fails at once.
+START_TIMEOUT_S = 600.0
+
+
 class _Worker:
-    def __init__(self, context):
+    def __init__(self, context, serve: Callable[[Connection], None] = _serve):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child,), daemon=True)
+        self.process = context.Process(target=serve, args=(child,), daemon=True)
         self.process.start()
         child.close()
-        if not self.conn.poll(120) or self.conn.recv() != "ready":
-            self.kill()
-            raise RuntimeError("a reward worker process did not start")
         self.outstanding: deque[int] = deque()
         self.deadline = 0.0
+
+    def wait_until_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Block until the worker has imported everything; a clear error if it died first."""
+        give_up = time.monotonic() + timeout_s
+        while not self.conn.poll(1.0):
+            if time.monotonic() > give_up:
+                self.kill()
+                raise RuntimeError(f"a reward worker process was not ready after {timeout_s:.0f} s")
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            message = None
+        if message != "ready":
+            self.process.join(timeout=5)  # it may still be exiting: read its own exit code
+            self.kill()
+            raise RuntimeError(
+                "a reward worker process exited before it was ready "
+                f"(exit code {self.process.exitcode}; its traceback is above)"
+            )
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -73,7 +95,14 @@ class _Worker:
 class RewardWorkers:
     def __init__(self, num_workers: int):
         self._context = mp.get_context("spawn")
-        self._workers = [_Worker(self._context) for _ in range(num_workers)]
+        self._workers = [_Worker(self._context) for _ in range(num_workers)]  # start together
+        try:
+            for worker in self._workers:
+                worker.wait_until_ready()
+        except RuntimeError:
+            for worker in self._workers:
+                worker.kill()
+            raise
 
     def map(
         self,
@@ -123,6 +152,7 @@ class RewardWorkers:
         pending.extendleft(reversed(worker.outstanding))
         busy.remove(worker)
         fresh = _Worker(self._context)
+        fresh.wait_until_ready()
         self._workers[self._workers.index(worker)] = fresh
         idle.append(fresh)
 
