@@ -147,6 +147,7 @@ def test_evaluate_script_on_the_tiny_model(tmp_path):
     )
 
 
+@pytest.mark.slow  # a training run, then its evaluation; the evaluate script runs quickly above
 def test_evaluate_a_training_run_on_its_own_data(tmp_path):
     run = tmp_path / "run"
     train = [

@@ -76,7 +76,14 @@ def logged(run_dir: Path) -> list[dict[str, str]]:
     ]
 
 
-@pytest.mark.parametrize("name", sorted(RUNS))
+# PPO's run takes about a minute on 2 cores (a critic and minibatches); its stage has a quick
+# train-script test in tests/modules/test_ppo.py, and `make test-slow` pins its metrics.
+SLOW = {"ppo_minibatches"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(RUNS)]
+)
 def test_short_runs_log_the_recorded_metrics_bit_for_bit(name, tmp_path):
     run_train(tmp_path, *RUNS[name], "seed=7", "trainer.precision=32-true", env=SAME_ON_EVERY_CPU)
     rows = logged(tmp_path / "run")

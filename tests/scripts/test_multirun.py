@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # two training runs; tests/scripts/test_objectives.py sweeps by multirun too
 def test_two_arm_multirun_is_found_and_plotted_by_plot_ablation(tmp_path):
     sweep = tmp_path / "sweep"
     command = [
