@@ -16,6 +16,7 @@ inside delimiters), and so is the final full stop of a bare answer.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import threading
 from collections.abc import Mapping
@@ -74,6 +75,16 @@ def math_equal(answer: str, gold: str) -> bool:
 
 _DELIMITED = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed\b")
 _PERCENT = re.compile(r"\\?%")
+
+
+def _without_timeout_warning(record: logging.LogRecord) -> bool:
+    # math-verify warns once per process when its own limit is off; r1 turns it off on purpose
+    # (warm-up, threads, reward workers) and bounds calls itself (r1/rewards/workers.py).
+    return not record.getMessage().startswith("Timeout is disabled")
+
+
+for _name in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_name).addFilter(_without_timeout_warning)
 
 
 def _timeout() -> int | None:

@@ -258,3 +258,22 @@ def test_adversarial_answers_finish_within_the_time_limit(answer: str) -> None:
     start = time.process_time()
     assert not math_equal(answer, r"2\sqrt{2}")
     assert time.process_time() - start < 2 * MATH_VERIFY_TIMEOUT_S + 1
+
+
+def test_math_verify_does_not_warn_that_its_own_time_limit_is_off(monkeypatch, caplog) -> None:
+    # Off a main thread (and in reward workers) r1 turns math-verify's SIGALRM limit off and
+    # bounds the call itself; math-verify's once-per-process warning would tell users otherwise.
+    import threading
+
+    import math_verify.grader
+    import math_verify.parser
+
+    monkeypatch.setattr(math_verify.parser, "TIMEOUT_WARNING_SHOWN", False)
+    monkeypatch.setattr(math_verify.grader, "TIMEOUT_WARNING_SHOWN", False, raising=False)
+    results = []
+    thread = threading.Thread(target=lambda: results.append(math_equal("\\frac{1}{2}", "0.5")))
+    with caplog.at_level("WARNING"):
+        thread.start()
+        thread.join()
+    assert results == [True]
+    assert not [r for r in caplog.records if "Timeout is disabled" in r.getMessage()]
